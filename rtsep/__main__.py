@@ -1,0 +1,3 @@
+from rtsep.cli.main import main
+
+raise SystemExit(main())
