@@ -1,0 +1,77 @@
+"""The seed's v0.1 U-Net, and the U-Net trunk the hybrid reuses.
+
+Layout: Keras image layout (batch, bins, frames, channels), bins as rows.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from rtsep.constants import MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_STEMS
+from rtsep.nn.config import UNetConfig
+from rtsep.nn.layers import InputNorm, StemSoftmaxMasks
+
+
+def _conv_block(x, filters: int, kernel: int, stride: int, transpose: bool,
+                batch_norm: bool, activation: str, name: str):
+    conv = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
+    x = conv(filters, kernel, strides=stride, padding="same", use_bias=not batch_norm,
+             name=f"{name}_conv")(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name=f"{name}_bn")(x)
+    if activation == "leaky_relu":
+        return keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_act")(x)
+    return keras.layers.Activation(activation, name=f"{name}_act")(x)
+
+
+def unet_logits(x, cfg: UNetConfig, n_out: int, name: str):
+    """Apply a U-Net to the normalised features ``x``; return ``n_out`` logit maps.
+
+    Args:
+        x: Keras tensor (batch, bins, frames, c_in); bins and frames divisible by
+            ``2 ** len(cfg.filters)``.
+        cfg: the U-Net's sizes.
+        n_out: output channels (no activation).
+        name: prefix of every layer name (unique within the model).
+
+    Returns:
+        Keras tensor (batch, bins, frames, n_out) of logits.
+
+    Encoder level i: stride-2 conv with ``cfg.filters[i]`` channels (leaky ReLU).
+    Its output is thinned by a 1x1 conv to ``cfg.skip_filters[i]`` channels and
+    concatenated to the decoder at the same resolution. Decoder: stride-2
+    transposed convs (ReLU) back to full resolution, where the input features
+    are concatenated and a 3x3 conv gives the logits.
+    """
+    levels = len(cfg.filters)
+    skips = []
+    h = x
+    for i, f in enumerate(cfg.filters):
+        h = _conv_block(h, f, cfg.kernel_size, 2, False, cfg.batch_norm, "leaky_relu", f"{name}_enc{i}")
+        if i < levels - 1 and cfg.skip_filters[i] > 0:
+            skips.append(keras.layers.Conv2D(cfg.skip_filters[i], 1, name=f"{name}_skip{i}")(h))
+        else:
+            skips.append(None)
+    for i in range(levels - 1, -1, -1):
+        f = cfg.filters[i - 1] if i > 0 else cfg.filters[0]
+        h = _conv_block(h, f, cfg.kernel_size, 2, True, cfg.batch_norm, "relu", f"{name}_dec{i}")
+        if i >= 2 and cfg.dropout > 0 and i >= levels - 2:
+            h = keras.layers.Dropout(cfg.dropout, name=f"{name}_drop{i}")(h)
+        skip = skips[i - 1] if i > 0 else x
+        if skip is not None:
+            h = keras.layers.Concatenate(axis=-1, name=f"{name}_cat{i}")([h, skip])
+    return keras.layers.Conv2D(n_out, 3, padding="same", name=f"{name}_out")(h)
+
+
+def build_unet(cfg: UNetConfig) -> keras.Model:
+    """The ``unet`` architecture.
+
+    Input ``mag``: (batch, 1024, 192, 2) float32 magnitudes.
+    Output: (batch, 4, 1024, 192, 2) float32 stem estimates: a softmax over the
+    four stems per (bin, frame, channel) times the input, so they sum to ``mag``.
+    """
+    mag = keras.Input((MODEL_BINS, MODEL_FRAMES, N_CHANNELS), name="mag")
+    x = InputNorm(MODEL_BINS, name="input_norm")(mag)
+    logits = unet_logits(x, cfg, N_STEMS * N_CHANNELS, "unet")
+    est = StemSoftmaxMasks(N_STEMS, name="stems")([logits, mag])
+    return keras.Model(mag, est, name="rtsep_unet")
