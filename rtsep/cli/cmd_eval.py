@@ -1,0 +1,56 @@
+"""``rtsep eval``: SDR of a model (or the oracle) on a MUSDB18-HQ-layout dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rtsep.cli.common import add_model_options, stream_config
+
+NAME = "eval"
+HELP = ("Evaluate a model on a folder of track folders (MUSDB18-HQ layout): per-track and "
+        "median SDR per stem (museval, median over 1 s frames), with the mixture baseline.")
+
+
+def add_arguments(p):
+    p.add_argument("dataset", type=Path, metavar="DATASET",
+                   help="folder of track folders, each with vocals/drums/bass/other (.wav|.flac) "
+                        "and optionally mixture (else the sum)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    add_model_options(p)
+
+
+def _fmt(v: float) -> str:
+    return "nan" if v != v else f"{v:6.2f}"
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from rtsep.cli.progress import progress_bar
+    from rtsep.constants import STEMS
+    from rtsep.evaluate import evaluate_dataset, write_json_atomic
+
+    console = Console()
+    cfg = stream_config(args)
+
+    def on_track(name, model_sdr, mix_sdr):
+        cells = "  ".join(f"{s} {_fmt(model_sdr[s])} ({_fmt(mix_sdr[s])})" for s in STEMS)
+        console.print(f"{name}: {cells}", highlight=False)
+
+    console.print(f"SDR in dB (museval v4, median over 1 s frames); mixture baseline in brackets; "
+                  f"model: {args.model}", highlight=False)
+    with progress_bar("evaluating") as update:
+        res = evaluate_dataset(args.dataset, args.model, config=cfg, batch_size=args.batch_size,
+                               threads=args.threads, on_track=on_track, progress=update)
+    table = Table(title=f"median over {len(res['tracks'])} track(s)")
+    table.add_column("")
+    for s in STEMS + ("mean",):
+        table.add_column(s, justify="right")
+    table.add_row(args.model, *[_fmt(res["median"][s]) for s in STEMS + ("mean",)])
+    table.add_row("mixture", *[_fmt(res["mixture_median"][s]) for s in STEMS + ("mean",)])
+    console.print(table)
+    if args.json:
+        write_json_atomic(args.json, res)
+        console.print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,29 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_model_options(parser: argparse.ArgumentParser, *, oracle: bool = True) -> None:
+    """``--model``, ``--lookahead``, ``--model-hop``, ``--threads``, ``--batch-size``."""
+    parser.add_argument("--model", default="default",
+                        help="model NAME (under models/), artifact PATH"
+                             + (", or 'oracle' (ideal ratio masks from the true stems)" if oracle else "")
+                             + " [default: %(default)s]")
+    parser.add_argument("--lookahead", type=int, default=64, metavar="N",
+                        help="frames of future context each emitted frame gets [default: %(default)s]")
+    parser.add_argument("--model-hop", type=int, default=64, metavar="K",
+                        help="frames emitted per model call [default: %(default)s]")
+    parser.add_argument("--high-band", choices=("average", "zeros"), default="average",
+                        help="mask extension to bins 1024-2048 (~11-22 kHz) [default: %(default)s]")
+    parser.add_argument("--batch-size", type=int, default=4, help="model windows per call [default: %(default)s]")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for TensorFlow [default: all cores]")
+
+
+def stream_config(args):
+    from rtsep.engine import StreamConfig
+
+    return StreamConfig(lookahead_frames=args.lookahead, model_hop_frames=args.model_hop,
+                        high_band=args.high_band)
