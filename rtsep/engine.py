@@ -258,20 +258,29 @@ class StreamingSeparator:
         dsp._overlap_add_hop(self._ifft_out, self._ws, self._acc, self._fifo, self._write_pos)
         self._write_pos = (self._write_pos + HOP) % self._fifo.shape[1]
 
-    def hop_without_model(self, masks: np.ndarray | None = None) -> None:
-        """One hop of DSP with fixed masks (benchmarks): analyse, mask, invert, add.
+    def hop_without_model(self, block: np.ndarray, out: np.ndarray,
+                          masks: np.ndarray | None = None) -> None:
+        """One streaming hop with fixed masks instead of a model (for benchmarks).
+
+        Ingests one hop of input, analyses a frame, masks it for the 4 stems,
+        inverts (8 inverse FFTs), overlap-adds and emits one hop of output: the DSP
+        cost of a hop, the model excluded.
 
         Parameters
         ----------
+        block : np.ndarray [shape=(HOP, 2), float32]
+        out : np.ndarray [shape=(5, HOP, 2), float32]
         masks : np.ndarray [shape=(4, 2, N_BINS), float32], optional
-            Masks to use; the current ones when omitted.
+            Masks to use from now on; the current ones when omitted.
         """
         if masks is not None:
             self._masks[...] = masks
+        self.nonfinite_count += dsp._ingest(block, 0, HOP, self._hist, 0)
         dsp._frame_and_shift(self._hist, self._wa, self._fft_in)
         self._fft()
         g = self.frames
         dsp._store_frame(self._fft_out, g, self._spec_ring, self._mag_ring)
         self.frames = g + 1
         self.synthesize_frame(g)
+        dsp._emit(self._fifo, self._read_pos, HOP, out, 0, N_CHANNELS)
         self._read_pos = (self._read_pos + HOP) % self._fifo.shape[1]

@@ -31,8 +31,11 @@ def run(args) -> int:
     from rtsep.constants import STEMS
     from rtsep.evaluate import evaluate_dataset, write_json_atomic
 
+    from rtsep.audio import list_tracks
+
     console = Console()
     cfg = stream_config(args)
+    list_tracks(args.dataset)  # a missing or empty dataset fails before anything is drawn
 
     def on_track(name, model_sdr, mix_sdr):
         cells = "  ".join(f"{s} {_fmt(model_sdr[s])} ({_fmt(mix_sdr[s])})" for s in STEMS)

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Set up rtsep on a fresh Debian machine (system packages, .venv, the package), then
+# run one task:
+#   bash bootstrap.sh demo     # set up, then run the demo (rtsep demo)
+#   bash bootstrap.sh test     # set up, then run the test suite
+#   bash bootstrap.sh setup    # set up only
+# Idempotent: a second run skips what is already installed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(jackd2 libjack-jackd2-0 fluidsynth fluid-soundfont-gm sonic-pi-samples
+              espeak-ng ffmpeg libsndfile1 libfftw3-double3 libfftw3-single3)
+
+log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";
+  else log "need root (or sudo) to install: ${APT_PACKAGES[*]}"; exit 2; fi
+}
+
+install_system() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ! python3 -m venv --help >/dev/null 2>&1; then missing+=(python3-venv); fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "apt: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq
+    # --no-install-recommends: jackd2 would otherwise pull in Qt.
+    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+install_python() {
+  local stamp=.venv/.rtsep-installed want
+  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return
+  fi
+  [ -x .venv/bin/python ] || { log "creating .venv"; python3 -m venv .venv; }
+  log "pip: installing rtsep and its dependencies into .venv (TensorFlow is large; a few minutes)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  echo "$want" > "$stamp"
+}
+
+task=${1:-setup}
+case "$task" in
+  setup|demo|test) ;;
+  *) echo "usage: bash bootstrap.sh [setup|demo|test] [args...]" >&2; exit 2 ;;
+esac
+shift || true
+install_system
+install_python
+case "$task" in
+  setup) log "ready: .venv/bin/rtsep --help" ;;
+  demo) exec .venv/bin/rtsep demo "$@" ;;
+  test)
+    set +e
+    .venv/bin/python -m pytest "$@"
+    rc=$?
+    [ $rc -eq 5 ] && { log "pytest collected no tests"; rc=1; }
+    exit $rc ;;
+esac
