@@ -1,0 +1,177 @@
+"""Play into JACK ports and record others, aligned by JACK frame time.
+
+Used by the live tests, ``benchmarks/latency.py`` and ``rtsep demo``: a *player*
+client plays a signal into given ports starting at a JACK frame time ``t0``, and a
+separate *recorder* client records given ports from the same frame time ``t0``.
+Both index their buffers by ``client.last_frame_time`` (the frame time of the
+current cycle), never by counting callbacks, so recording index ``i`` is JACK
+frame ``t0 + i`` and a device under test with latency ``d`` moves signal sample
+``j`` to recording index ``j + d``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from rtsep.errors import JackError
+from rtsep.jack_server import open_client
+
+
+def _frame_diff(a: int, b: int) -> int:
+    """``a - b`` for 32-bit JACK frame times (handles wrap-around)."""
+    d = (int(a) - int(b)) & 0xFFFFFFFF
+    return d - (1 << 32) if d >= (1 << 31) else d
+
+
+def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
+                servername: str | None = None, lead_s: float = 0.3,
+                name: str = "rtsep-probe", timeout_s: float | None = None) -> np.ndarray:
+    """Play ``signal`` into ``targets`` and record ``sinks``, both from the same frame time.
+
+    Parameters
+    ----------
+    signal : np.ndarray [shape=(n, n_play), dtype=float32]
+        Column ``j`` goes to every port in ``targets[j]``.
+    targets : sequence (n_play) of sequence of str
+        Input ports (of the device under test) each player port connects to.
+    sinks : sequence of str
+        Output ports to record.
+    record_frames : int
+        Frames to record from the start frame.
+    servername : str, optional
+    lead_s : float
+        Time between connecting and the start frame.
+    timeout_s : float, optional
+        Default: the recording's duration plus 10 s.
+
+    Returns
+    -------
+    np.ndarray [shape=(record_frames, len(sinks)), dtype=float32]
+    """
+    signal = np.ascontiguousarray(signal, np.float32)
+    if signal.ndim != 2 or signal.shape[1] != len(targets):
+        raise ValueError(f"signal must be (n, {len(targets)}), got {signal.shape}")
+    n_sig = signal.shape[0]
+    rec = np.zeros((len(sinks), record_frames), np.float32)
+    start = [None]
+    done = [False]
+    player = open_client(f"{name}-player", servername)
+    recorder = open_client(f"{name}-recorder", servername)
+    try:
+        pouts = [player.outports.register(f"out_{j}") for j in range(len(targets))]
+        rins = [recorder.inports.register(f"in_{j}") for j in range(len(sinks))]
+        sig_cols = [np.ascontiguousarray(signal[:, j]) for j in range(len(targets))]
+
+        @player.set_process_callback
+        def play(frames):
+            t0 = start[0]
+            for j, port in enumerate(pouts):
+                buf = port.get_array()
+                buf[:] = 0.0
+                if t0 is None:
+                    continue
+                off = _frame_diff(player.last_frame_time, t0)
+                a, b = max(off, 0), min(off + frames, n_sig)
+                if a < b:
+                    buf[a - off:b - off] = sig_cols[j][a:b]
+
+        @recorder.set_process_callback
+        def record(frames):
+            t0 = start[0]
+            if t0 is None or done[0]:
+                return
+            off = _frame_diff(recorder.last_frame_time, t0)
+            a, b = max(off, 0), min(off + frames, record_frames)
+            for j, port in enumerate(rins):
+                if a < b:
+                    rec[j, a:b] = port.get_array()[a - off:b - off]
+            if off + frames >= record_frames:
+                done[0] = True
+
+        player.activate()
+        recorder.activate()
+        try:
+            for port, dsts in zip(pouts, targets):
+                for dst in dsts:
+                    player.connect(port, dst)
+            for src, port in zip(sinks, rins):
+                recorder.connect(src, port)
+        except Exception as exc:  # jack.JackError
+            raise JackError(f"cannot connect the probe clients: {exc}") from None
+        time.sleep(0.05)
+        start[0] = (player.frame_time + int(lead_s * player.samplerate)) & 0xFFFFFFFF
+        if timeout_s is None:
+            timeout_s = record_frames / player.samplerate + lead_s + 10.0
+        deadline = time.monotonic() + timeout_s
+        while not done[0]:
+            if time.monotonic() > deadline:
+                raise JackError(f"recording did not finish within {timeout_s:.1f} s "
+                                "(is the JACK server running?)")
+            time.sleep(0.02)
+    finally:
+        for c in (player, recorder):
+            try:
+                c.deactivate()
+            except Exception:  # noqa: BLE001 - server may be gone
+                pass
+            c.close()
+    return rec.T.copy()
+
+
+@dataclass
+class ClickResult:
+    """Delays measured by :func:`measure_click_delay`.
+
+    Attributes
+    ----------
+    delays : np.ndarray [shape=(n_clicks, n_sinks), dtype=int64]
+        Recording index of each click's peak minus its play index.
+    peaks : np.ndarray [shape=(n_clicks, n_sinks), dtype=float32]
+        Absolute peak value found for each click.
+    recording : np.ndarray [shape=(frames, n_sinks), dtype=float32]
+    """
+
+    delays: np.ndarray
+    peaks: np.ndarray
+    recording: np.ndarray
+
+
+def measure_click_delay(targets, sinks, *, expected_max: int, servername: str | None = None,
+                        n_clicks: int = 4, spacing: int | None = None,
+                        name: str = "rtsep-probe") -> ClickResult:
+    """Play unit clicks into ``targets`` (each click to all of them) and locate them in ``sinks``.
+
+    Parameters
+    ----------
+    targets : sequence of str
+        Input ports; all receive the same click train.
+    sinks : sequence of str
+    expected_max : int
+        Upper bound of the delay (frames): clicks are spaced further apart.
+    n_clicks : int
+    spacing : int, optional
+        Frames between clicks (default ``expected_max + 8192``).
+
+    Returns
+    -------
+    ClickResult
+    """
+    spacing = int(spacing or expected_max + 8192)
+    first = 4096
+    n = first + n_clicks * spacing
+    sig = np.zeros((n, 1), np.float32)
+    clicks = first + spacing * np.arange(n_clicks)
+    sig[clicks, 0] = 1.0
+    rec = play_record(sig, [list(targets)], sinks, record_frames=n + 2048,
+                      servername=servername, name=name)
+    delays = np.zeros((n_clicks, len(sinks)), np.int64)
+    peaks = np.zeros((n_clicks, len(sinks)), np.float32)
+    for k, c in enumerate(clicks):
+        seg = np.abs(rec[c:c + spacing])
+        idx = seg.argmax(axis=0)
+        delays[k] = idx
+        peaks[k] = seg[idx, np.arange(len(sinks))]
+    return ClickResult(delays, peaks, rec)

@@ -1,0 +1,1030 @@
+"""The live JACK client: stereo in, four stems (+ instrumental) out, in real time.
+
+Structure
+---------
+::
+
+    JACK process callback                    worker (thread or process)
+    ---------------------                    --------------------------
+    in_L, in_R  --push-->  input ring  --read-->  StreamingSeparator.process
+    10 outputs <--pop---  output ring <--write--  (model + DSP), gains
+
+The process callback only copies between port buffers and the two preallocated
+single-producer/single-consumer rings of :mod:`rtsep.ringbuf`, and updates a few
+integer counters; it never allocates numpy buffers, blocks, logs, or touches the
+model. Everything else runs on the worker. The model is loaded, warmed and timed
+on the worker *before* the client is activated.
+
+Latency (fixed at start, exact, reported to JACK)
+-------------------------------------------------
+With ``D = 4095 + (L + K - 1) * 1024`` the engine's own latency (``L`` look-ahead
+frames, ``K`` model hop frames; see :mod:`rtsep.engine`), ``P`` the JACK period
+and ``R`` the reserve (a whole number of periods, at least one, and at least 1.5x
+the worst block processing time measured at start)::
+
+    latency_samples = D + P + R
+
+The output ring starts with ``P + R`` frames of silence. In a cycle the callback
+first writes the period's input, then reads the period's output, so the worker can
+use that input at the earliest for the *next* cycle (``+ P``); ``R`` covers the
+time the worker needs (a model call can take several periods). Output position
+``p`` always holds separated input ``p - latency``: the click test in
+``tests/test_live.py`` measures it to the sample. The figure is reported to JACK
+through a latency callback (:mod:`rtsep.jack_latency`): outputs' capture latency =
+inputs' capture latency + ours; inputs' playback latency = outputs' playback
+latency + ours, so ``jack_lsp -l`` and DAWs compensate it.
+
+With a fast model (GPU: a call well under one period) ``R = P`` and the total is
+``4095 + (K - 1) * 1024 + 2 * P`` for ``L = 0``. On a 2-core CPU with a
+30-40 ms model ``R`` is several periods (see the README for measured figures).
+
+Faults
+------
+- Worker late (underrun): the callback outputs what is there and **silence** for
+  the rest of the period and counts an underrun. Silence, not the dry mix: the dry
+  mix on a stem port (or on the karaoke pair) would put the vocals back into a
+  mix that is meant to have none. The read position still advances, so output
+  position ``p`` keeps its input sample: when the worker finds its output already
+  overdue it drops input (all but the newest period) and re-locks at the same
+  latency, without drift.
+- Input ring full (worker stalled for seconds): the callback drops the period
+  and counts it (``lost``); the worker re-synchronises the same way.
+- xruns are counted (JACK's xrun callback). Server shut down: :meth:`wait`
+  returns ``"shutdown"`` at once, the client stops. Block size changes: buffers
+  are sized for the largest JACK period (8192 frames); a *larger* period than at
+  start needs more ring (``P + R``), so the latency grows by the difference and is
+  reported anew (a smaller one keeps the latency). Sample rates other than 44,100 Hz
+  are refused with a clear message (resampling would make the latency fractional).
+
+Thread or process worker (measured, 2-core CPU, dummy server)
+-------------------------------------------------------------
+The callback is Python, so it needs the GIL. With the worker in a *thread* the
+callback waits for the GIL whenever the worker runs Python code (engine
+bookkeeping, Keras call overhead); with the worker in a *process* the client
+process has the callback and an idle main thread only, and the two share nothing
+but memory (``multiprocessing.shared_memory``). The figures are in
+``benchmarks/soak.py --compare-workers`` output and the README; the default is
+``worker="process"`` (see :data:`DEFAULT_WORKER`).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_OUTPUTS, N_STEMS, \
+    OUTPUTS, SAMPLE_RATE, STEMS
+from rtsep.errors import ConfigError, JackError, ModelError, RtsepError
+from rtsep.ringbuf import SampleRing
+
+DEFAULT_WORKER = "process"
+"""Where the engine runs by default: ``"process"`` or ``"thread"`` (see module doc)."""
+
+MAX_PERIOD = 8192
+"""Largest JACK period (frames) the buffers are sized for."""
+
+IN_CAPACITY = 1 << 18
+"""Input ring: 262,144 frames (5.9 s) before a stalled worker loses input."""
+
+OUT_CAPACITY = 1 << 18
+"""Output ring: bounds the latency ``P + R`` the ring can hold (minus a margin)."""
+
+HIST = 4096
+"""Worker hop times kept for the p50/p99 statistics."""
+
+RESERVE_MARGIN = 1.5
+"""Reserve >= this times the worst block time measured at start."""
+
+AUTO_HOP_LOAD = 0.5
+"""``--model-hop auto``: worker time per ``K`` frames <= this share of real time."""
+
+PORT_NAMES_IN = ("in_L", "in_R")
+PORT_NAMES_OUT = tuple(f"{name}_{side}" for name in OUTPUTS for side in "LR")
+
+# control words (int64) shared by the callback, the worker and the main thread;
+# each has exactly one writer (noted)
+(C_STATE,          # worker: 0 starting, 1 ready, 2 running, 3 stopped, -1 failed
+ C_STOP,           # main: 1 = worker must stop
+ C_CYCLES,         # callback
+ C_UNDERRUNS,      # callback: cycles with missing output frames
+ C_MISSING,        # callback: output frames that were missing (played as silence)
+ C_PERIOD,         # callback: current period (frames)
+ C_CB_MAX,         # callback: max frames since cycle start at the callback's end
+ C_CB_SLOW,        # callback: cycles ending later than half the period
+ C_XRUNS,          # xrun callback (JACK notification thread)
+ C_PREFILL,        # worker: P + R in effect (frames)
+ C_PREFILL_REQ,    # blocksize callback: prefill wanted (frames)
+ C_HOPS,           # worker: model calls since start
+ C_BUSY_NS,        # worker: time inside engine.process
+ C_FED,            # worker: input frames fed to the engine
+ C_SKIPPED,        # worker: input frames dropped to re-lock (or lost)
+ C_DROPPED,        # worker: output frames written too late (dropped)
+ C_NONFINITE,      # worker: NaN/Inf input samples replaced by 0
+ C_HIST_N,         # worker: hop times written to the history
+ C_ENGINE_LAT,     # worker: D
+ C_FRAMES_MAX,     # worker: largest chunk fed
+ ) = range(20)
+N_CTL = 32
+
+_STATE_STARTING, _STATE_READY, _STATE_RUNNING, _STATE_STOPPED, _STATE_FAILED = 0, 1, 2, 3, -1
+
+
+# ---------------------------------------------------------------------------------------
+# test models (plain callables following the model interface)
+# ---------------------------------------------------------------------------------------
+class RouteModel:
+    """Test model: the input magnitude on one stem, zeros on the others.
+
+    With ratio masks this sends the whole input to that stem (and, unless it is
+    vocals, to the instrumental pair), delayed by the latency: a routing and
+    alignment probe. Picklable, so it also runs in a worker process.
+
+    Parameters
+    ----------
+    stem : str
+        One of :data:`rtsep.constants.STEMS`.
+    delay_s : float
+        Sleep this long per call (simulates a slow model).
+    """
+
+    def __init__(self, stem: str = "vocals", delay_s: float = 0.0):
+        if stem not in STEMS:
+            raise ConfigError(f"route model: unknown stem {stem!r}; use one of {', '.join(STEMS)}")
+        self.stem = stem
+        self.index = STEMS.index(stem)
+        self.delay_s = float(delay_s)
+        self._est = None
+
+    def __call__(self, mag: np.ndarray) -> np.ndarray:
+        """``mag`` (B, 1024, 192, 2) float32 -> (B, 4, 1024, 192, 2) float32."""
+        if self._est is None or self._est.shape[0] != mag.shape[0]:
+            self._est = np.zeros((mag.shape[0], N_STEMS) + mag.shape[1:], np.float32)
+        self._est[:, self.index] = mag
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return self._est
+
+
+def parse_test_model(spec: str):
+    """``route:STEM[:DELAY_MS]`` -> :class:`RouteModel` (hidden CLI option ``--test-model``)."""
+    parts = spec.split(":")
+    if parts[0] != "route" or len(parts) not in (2, 3):
+        raise ConfigError(f"unknown test model {spec!r}; use route:STEM or route:STEM:DELAY_MS")
+    delay = float(parts[2]) / 1000 if len(parts) == 3 else 0.0
+    return RouteModel(parts[1], delay)
+
+
+# ---------------------------------------------------------------------------------------
+# shared memory: control words, hop-time history, the two rings
+# ---------------------------------------------------------------------------------------
+class _Shared:
+    """The memory the callback, the worker and the main thread share.
+
+    Plain memory for a worker thread, a ``SharedMemory`` block for a worker process.
+    """
+
+    def __init__(self, buf, *, init: bool, shm=None):
+        self.shm = shm
+        off = 0
+        self.ctl = np.frombuffer(buf, np.int64, N_CTL, off)
+        off += 8 * N_CTL
+        self.hist = np.frombuffer(buf, np.float64, HIST, off)
+        off += 8 * HIST
+        n_in = SampleRing.nbytes(N_CHANNELS, IN_CAPACITY)
+        self.ring_in = SampleRing(N_CHANNELS, IN_CAPACITY, buf[off:off + n_in], init=init)
+        off += n_in
+        n_out = SampleRing.nbytes(2 * N_OUTPUTS, OUT_CAPACITY)
+        self.ring_out = SampleRing(2 * N_OUTPUTS, OUT_CAPACITY, buf[off:off + n_out], init=init)
+        if init:
+            self.ctl[:] = 0
+            self.hist[:] = 0
+
+    @staticmethod
+    def nbytes() -> int:
+        return (8 * N_CTL + 8 * HIST + SampleRing.nbytes(N_CHANNELS, IN_CAPACITY)
+                + SampleRing.nbytes(2 * N_OUTPUTS, OUT_CAPACITY))
+
+    @classmethod
+    def create(cls, shared_memory: bool) -> "_Shared":
+        if not shared_memory:
+            return cls(memoryview(bytearray(cls.nbytes())), init=True)
+        from multiprocessing import shared_memory as shmod
+
+        shm = shmod.SharedMemory(create=True, size=cls.nbytes())
+        return cls(shm.buf, init=True, shm=shm)
+
+    @classmethod
+    def attach(cls, name: str) -> "_Shared":
+        from multiprocessing import shared_memory as shmod
+
+        shm = shmod.SharedMemory(name=name)
+        try:  # the creator unlinks it; Python < 3.13 would also track it here
+            from multiprocessing import resource_tracker
+
+            resource_tracker.unregister(shm._name, "shared_memory")
+        except (ImportError, AttributeError, KeyError):  # pragma: no cover
+            pass
+        return cls(shm.buf, init=False, shm=shm)
+
+    def close(self, unlink: bool = False) -> None:
+        if self.shm is None:
+            return
+        # numpy views must go before the buffer can be released
+        self.ctl = self.hist = self.ring_in = self.ring_out = None
+        try:
+            self.shm.close()
+        except BufferError:  # pragma: no cover - a view still alive somewhere
+            pass
+        if unlink:
+            try:
+                self.shm.unlink()
+            except FileNotFoundError:
+                pass
+        self.shm = None
+
+
+# ---------------------------------------------------------------------------------------
+# worker: plan (load, warm, time, choose hop and reserve), then the loop
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _WorkerParams:
+    period: int
+    lookahead: int
+    model_hop: int | str
+    reserve_periods: int | None
+    gains: tuple
+    threads: int | None = None
+    warm_calls: int = 8
+
+
+@dataclass
+class Plan:
+    """What the worker measured and chose before the client went live.
+
+    Attributes are in samples (frames at 44.1 kHz) or milliseconds, as named.
+    """
+
+    model_hop: int
+    engine_latency_samples: int
+    reserve_periods: int
+    prefill_samples: int
+    latency_samples: int
+    model_ms: float
+    dsp_ms_per_frame: float
+    block_ms_p50: float
+    block_ms_max: float
+    load: float
+    warmup_s: float
+    device: str = "cpu"
+    notes: list = field(default_factory=list)
+
+
+def _load_model(source, threads):
+    """A callable, or a model spec (name or path) loaded with :func:`rtsep.runtime.load_runtime`."""
+    if callable(source):
+        return source, 0.0, "cpu"
+    from rtsep.runtime import load_runtime  # TensorFlow: only on the worker
+
+    rt = load_runtime(source, threads=threads, batch_size=1)
+    return rt, float(getattr(rt, "warmup_s", 0.0)), str(getattr(rt, "device", "cpu"))
+
+
+class _NullModel:
+    """A model that costs nothing (equal estimates everywhere): times the DSP alone."""
+
+    def __init__(self):
+        self._est = np.ones((1, N_STEMS, MODEL_BINS, MODEL_FRAMES, N_CHANNELS), np.float32)
+
+    def __call__(self, mag):
+        return self._est
+
+
+def _time_calls(fn, n: int) -> np.ndarray:
+    out = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - t0
+    return out
+
+
+def make_plan(model, params: _WorkerParams, warmup_s: float = 0.0, device: str = "cpu"):
+    """Build the engine, warm and time it; choose the model hop and the reserve.
+
+    Returns
+    -------
+    (engine, Plan)
+    """
+    from rtsep.engine import StreamConfig, StreamingSeparator
+
+    period = params.period
+    period_s = period / SAMPLE_RATE
+    hop_s = HOP / SAMPLE_RATE
+    L = params.lookahead
+    rng = np.random.default_rng(0)
+    window = (0.1 * rng.random((1, MODEL_BINS, MODEL_FRAMES, N_CHANNELS))).astype(np.float32)
+    for _ in range(2):
+        model(window)
+    t_model = float(np.median(_time_calls(lambda: model(window), 5)))
+
+    # DSP per frame (the model excluded): the engine with a model that costs nothing
+    probe = StreamingSeparator(_NullModel(), StreamConfig(lookahead_frames=L, model_hop_frames=1))
+    blk = (0.05 * rng.standard_normal((HOP, N_CHANNELS))).astype(np.float32)
+    blk_out = np.empty((N_OUTPUTS, HOP, N_CHANNELS), np.float32)
+    for _ in range(4):
+        probe.process(blk, out=blk_out)
+    t_dsp = float(np.median(_time_calls(lambda: probe.process(blk, out=blk_out), 10)))
+    del probe
+
+    notes = []
+    if params.model_hop == "auto":
+        k_max = MODEL_FRAMES - L
+        for k in range(1, k_max + 1):
+            if t_model + k * t_dsp <= AUTO_HOP_LOAD * k * hop_s:
+                break
+        else:
+            raise ModelError(
+                f"the model is too slow for real time: {1e3 * t_model:.1f} ms per call plus "
+                f"{1e3 * t_dsp:.2f} ms DSP per frame never fits half of real time with any "
+                f"model hop <= {k_max} frames; use a faster model or a GPU")
+        K = k
+        notes.append(f"model hop auto: {K} frame(s) ({1e3 * t_model:.1f} ms per model call, "
+                     f"{1e3 * t_dsp:.2f} ms DSP per frame, budget {AUTO_HOP_LOAD:.0%} of real time)")
+    else:
+        K = int(params.model_hop)
+
+    engine = StreamingSeparator(model, StreamConfig(lookahead_frames=L, model_hop_frames=K))
+    # time the engine on period-sized blocks: first the warm-up fill, then enough
+    # blocks for `warm_calls` model calls
+    n_blocks = math.ceil((params.warm_calls * K * HOP + 4 * HOP) / period)
+    # (with buffers of the same kinds as the loop's, so that no Numba specialisation
+    # is compiled after start)
+    noise = (0.05 * rng.standard_normal((n_blocks * period, N_CHANNELS))).astype(np.float32)
+    bufs = _Buffers()
+    times = np.empty(n_blocks)
+    for b in range(n_blocks):
+        bufs.block[:period] = noise[b * period:(b + 1) * period]
+        t0 = time.perf_counter()
+        bufs.process(engine, period)
+        times[b] = time.perf_counter() - t0
+    load = float(times.sum() / (n_blocks * period_s))
+    if load >= 1.0:
+        raise ModelError(
+            f"the model is too slow for real time: the engine needs {load:.2f} s per second of "
+            f"audio at model hop {K} ({1e3 * t_model:.1f} ms per model call); "
+            "use --model-hop auto or a larger hop, a faster model, or a GPU")
+    if load > 0.8:
+        notes.append(f"warning: worker load {load:.0%} of real time at start; underruns are likely")
+    t_max = float(times.max())
+    if params.reserve_periods is None:
+        R = max(1, math.ceil(RESERVE_MARGIN * t_max / period_s))
+    else:
+        R = int(params.reserve_periods)
+        if R < 0:
+            raise ConfigError(f"reserve_periods must be >= 0, got {R}")
+    prefill = (1 + R) * period
+    if prefill + 2 * MAX_PERIOD + 8 * HOP > OUT_CAPACITY:
+        raise ModelError(f"the reserve needed ({R} periods of {period}) exceeds the output ring; "
+                         "the model is too slow")
+    engine.reset()
+    engine.buffers = bufs
+    plan = Plan(model_hop=K, engine_latency_samples=engine.latency_samples, reserve_periods=R,
+                prefill_samples=prefill, latency_samples=engine.latency_samples + prefill,
+                model_ms=1e3 * t_model, dsp_ms_per_frame=1e3 * t_dsp,
+                block_ms_p50=1e3 * float(np.median(times)), block_ms_max=1e3 * t_max,
+                load=load, warmup_s=warmup_s, device=device, notes=notes)
+    return engine, plan
+
+
+class _Buffers:
+    """The worker's preallocated blocks; :meth:`process` runs the engine on one chunk."""
+
+    CHUNK_MAX = 4 * HOP
+
+    def __init__(self, gains=None):
+        n = self.CHUNK_MAX
+        self.block = np.zeros((n, N_CHANNELS), np.float32)
+        self.out = np.zeros((N_OUTPUTS, n, N_CHANNELS), np.float32)
+        self.out_cm = np.zeros((2 * N_OUTPUTS, n), np.float32)  # channel-major for the ring
+        self.set_gains(gains)
+
+    def set_gains(self, gains) -> None:
+        g = np.ones(N_OUTPUTS) if gains is None else np.asarray(gains, np.float64)
+        self.gain_col = g.astype(np.float32).reshape(N_OUTPUTS, 1, 1)
+        self.apply_gains = bool(np.any(g != 1.0))
+
+    def process(self, engine, n: int) -> np.ndarray:
+        """``block[:n]`` through the engine -> ``out_cm[:, :n]`` (10, n), gains applied."""
+        out = self.out[:, :n]
+        engine.process(self.block[:n], out=out)
+        if self.apply_gains:
+            out *= self.gain_col
+        self.out_cm[:, :n] = out.transpose(0, 2, 1).reshape(2 * N_OUTPUTS, n)
+        return self.out_cm
+
+
+def _worker_loop(engine, sh: _Shared, gains: np.ndarray) -> None:
+    """Feed available input to the engine and its output to the output ring until stopped."""
+    ctl, hist = sh.ctl, sh.hist
+    rin, rout = sh.ring_in, sh.ring_out
+    bufs = getattr(engine, "buffers", None) or _Buffers()
+    bufs.set_gains(gains)
+    chunk_max = bufs.CHUNK_MAX
+    block = bufs.block
+    lost_seen = 0
+    in_abs = 0        # absolute position of the next input frame fed to the engine
+    busy_hop = 0      # ns inside process() since the last model call
+    calls_seen = engine.model_calls
+    nonfinite_base = 0
+    ctl[C_STATE] = _STATE_RUNNING
+    while not ctl[C_STOP]:
+        period = max(int(ctl[C_PERIOD]), 1)
+        # a larger period than at start: more prefill (silence), reported as more latency
+        want = int(ctl[C_PREFILL_REQ])
+        have = int(ctl[C_PREFILL])
+        if want > have:
+            rout.write(None, want - have)
+            ctl[C_PREFILL] = want
+        # input lost while the ring was full: drop what is buffered, re-synchronise
+        lost = rin.lost
+        if lost != lost_seen:
+            w = rin.write_pos
+            if rin.lost != lost:
+                continue
+            stale = w - rin.read_pos
+            rin.skip(stale)
+            rout.write(None, stale + lost - lost_seen)
+            ctl[C_SKIPPED] += stale + lost - lost_seen
+            in_abs = w + lost
+            lost_seen = lost
+        avail = rin.available()
+        if avail <= 0:
+            time.sleep(min(max(period / SAMPLE_RATE / 4, 2e-4), 2e-3))
+            continue
+        prefill = int(ctl[C_PREFILL])
+        # output for the next input frame already overdue: drop all but the newest
+        # period of input so that the output ring is back at its target fill
+        if in_abs + prefill - rout.read_pos <= 0 and avail > period:
+            drop = avail - period
+            rin.skip(drop)
+            rout.write(None, drop)
+            in_abs += drop
+            avail -= drop
+            ctl[C_SKIPPED] += drop
+        n = min(avail, chunk_max)
+        while rout.space() < n and not ctl[C_STOP]:  # never in normal operation
+            time.sleep(1e-3)
+        rin.read(block, n)
+        t0 = time.perf_counter_ns()
+        out_cm = bufs.process(engine, n)
+        dt = time.perf_counter_ns() - t0
+        ctl[C_DROPPED] += rout.write(out_cm, n)
+        in_abs += n
+        ctl[C_FED] += n
+        ctl[C_BUSY_NS] += dt
+        if n > ctl[C_FRAMES_MAX]:
+            ctl[C_FRAMES_MAX] = n
+        busy_hop += dt
+        calls = engine.model_calls
+        if calls != calls_seen:
+            i = int(ctl[C_HIST_N])
+            hist[i % HIST] = busy_hop * 1e-6
+            ctl[C_HIST_N] = i + 1
+            ctl[C_HOPS] += calls - calls_seen
+            calls_seen = calls
+            busy_hop = 0
+        if engine.nonfinite_count != nonfinite_base:
+            ctl[C_NONFINITE] += engine.nonfinite_count - nonfinite_base
+            nonfinite_base = engine.nonfinite_count
+    ctl[C_STATE] = _STATE_STOPPED
+
+
+def _worker_main(source, params: _WorkerParams, shared, conn) -> None:
+    """Worker entry (thread or process): plan, report, loop. ``shared``: _Shared or its name."""
+    own = isinstance(shared, str)
+    sh = _Shared.attach(shared) if own else shared
+    engine = None
+    try:
+        model, warmup_s, device = _load_model(source, params.threads)
+        engine, plan = make_plan(model, params, warmup_s, device)
+        sh.ctl[C_PREFILL] = plan.prefill_samples
+        sh.ctl[C_PREFILL_REQ] = plan.prefill_samples
+        sh.ctl[C_ENGINE_LAT] = plan.engine_latency_samples
+        sh.ctl[C_PERIOD] = params.period
+        sh.ring_out.write(None, plan.prefill_samples)
+        sh.ctl[C_STATE] = _STATE_READY
+        conn.send(("ready", plan))
+    except RtsepError as exc:
+        sh.ctl[C_STATE] = _STATE_FAILED
+        conn.send(("error", type(exc).__name__, str(exc)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the main side, which raises
+        sh.ctl[C_STATE] = _STATE_FAILED
+        conn.send(("crash", type(exc).__name__, traceback.format_exc()))
+    if engine is not None and sh.ctl[C_STATE] == _STATE_READY:
+        try:
+            _worker_loop(engine, sh, np.asarray(params.gains, np.float64))
+        except BaseException:  # noqa: BLE001
+            sh.ctl[C_STATE] = _STATE_FAILED
+            try:
+                conn.send(("crash", "worker", traceback.format_exc()))
+            except OSError:
+                pass
+    if own:
+        sh.close()
+
+
+def _child_main() -> int:
+    """Entry of ``python -m rtsep.live_worker``: job on stdin, messages on $RTSEP_WORKER_FD."""
+    import multiprocessing.connection as mpc
+    import pickle
+    import sys
+
+    conn = mpc.Connection(int(os.environ["RTSEP_WORKER_FD"]), readable=False)
+    source, params, shm_name = pickle.loads(sys.stdin.buffer.read())
+    _worker_main(source, params, shm_name, conn)
+    conn.close()
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# the client
+# ---------------------------------------------------------------------------------------
+def parse_gains(items) -> tuple:
+    """``["vocals=-60", "drums=3"]`` (dB) -> linear gains for the 5 outputs (OUTPUTS order)."""
+    gains = [1.0] * N_OUTPUTS
+    for item in items or ():
+        name, sep, value = str(item).partition("=")
+        if not sep or name not in OUTPUTS:
+            raise ConfigError(f"bad gain {item!r}: use STEM=DB with STEM one of {', '.join(OUTPUTS)}")
+        try:
+            db = float(value)
+        except ValueError:
+            raise ConfigError(f"bad gain {item!r}: {value!r} is not a number of dB") from None
+        gains[OUTPUTS.index(name)] = 0.0 if db <= -120 else 10.0 ** (db / 20.0)
+    return tuple(gains)
+
+
+class LiveSeparator:
+    """A JACK client that separates its stereo input into stem ports in real time.
+
+    Parameters
+    ----------
+    model : callable or str
+        A callable following the model interface (``mag (1, 1024, 192, 2) ->
+        est (1, 4, 1024, 192, 2)``), or a model spec (name under ``models/`` or a
+        path) loaded with :func:`rtsep.runtime.load_runtime` on the worker. A
+        callable given with ``worker="process"`` must be picklable.
+    client_name : str
+        JACK client name.
+    servername : str, optional
+        JACK server name (default: ``$JACK_DEFAULT_SERVER`` or the default server).
+    lookahead : int
+        Frames of future context the model sees (adds 1024 samples each).
+    model_hop : int or "auto"
+        The model runs every ``K`` frames (adds ``(K-1)*1024`` samples); ``"auto"``
+        picks the smallest ``K`` that keeps the worker under half of real time.
+    reserve_periods : int, optional
+        Output-ring reserve in periods (default: measured at start).
+    gains : sequence of 5 floats or dict name -> dB, optional
+        Linear gains per output (vocals, drums, bass, other, instrumental).
+    worker : "process" | "thread"
+    threads : int, optional
+        Threads the model runtime may use (TensorFlow intra-op).
+    start_timeout_s : float
+        How long loading and warming the model may take.
+
+    Notes
+    -----
+    ``start()`` opens the client, builds and warms the model on the worker,
+    registers the ports and the latency callback, activates, and returns with the
+    client live. ``stop()`` (or the context manager) undoes it.
+    """
+
+    def __init__(self, model, *, client_name: str = "rtsep", servername: str | None = None,
+                 lookahead: int = 0, model_hop: int | str = 1,
+                 reserve_periods: int | None = None, gains=None,
+                 worker: str = DEFAULT_WORKER, threads: int | None = None,
+                 start_timeout_s: float = 600.0):
+        if worker not in ("process", "thread"):
+            raise ConfigError(f"worker must be 'process' or 'thread', got {worker!r}")
+        if not (model_hop == "auto" or (isinstance(model_hop, int) and model_hop >= 1)):
+            raise ConfigError(f"model_hop must be an integer >= 1 or 'auto', got {model_hop!r}")
+        if not isinstance(lookahead, int) or lookahead < 0:
+            raise ConfigError(f"lookahead must be an integer >= 0, got {lookahead!r}")
+        if isinstance(gains, dict):
+            gains = parse_gains(f"{k}={v}" for k, v in gains.items())
+        gains = tuple(float(g) for g in (gains or (1.0,) * N_OUTPUTS))
+        if len(gains) != N_OUTPUTS:
+            raise ConfigError(f"gains must have {N_OUTPUTS} values ({', '.join(OUTPUTS)}), got {len(gains)}")
+        self.model = model
+        self.client_name = client_name
+        self.servername = servername
+        self.lookahead = lookahead
+        self.model_hop = model_hop
+        self.reserve_periods = reserve_periods
+        self.gains = gains
+        self.worker = worker
+        self.threads = threads
+        self.start_timeout_s = float(start_timeout_s)
+        self.plan: Plan | None = None
+        self.client = None
+        self.reporter = None
+        self._sh: _Shared | None = None
+        self._conn = None
+        self._proc = None
+        self._thread = None
+        self._shutdown = threading.Event()
+        self._shutdown_reason = ""
+        self._rate_changed = 0
+        self._t_start = None
+        self._load_prev = None
+        self._latency_samples = 0
+
+    # -- properties --------------------------------------------------------------------
+    @property
+    def latency_samples(self) -> int:
+        """Total latency in effect (input to output), in samples; what JACK is told."""
+        if self._sh is None:
+            return self._latency_samples
+        return int(self._sh.ctl[C_ENGINE_LAT] + self._sh.ctl[C_PREFILL])
+
+    # -- start / stop ------------------------------------------------------------------
+    def start(self) -> "LiveSeparator":
+        from rtsep.jack_server import open_client
+
+        client = open_client(self.client_name, self.servername)
+        self.client = client
+        try:
+            self._start(client)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, client) -> None:
+        if client.samplerate != SAMPLE_RATE:
+            raise JackError(
+                f"the JACK server runs at {client.samplerate} Hz; rtsep live needs "
+                f"{SAMPLE_RATE} Hz (its models are trained at that rate). Restart the server "
+                f"with -r {SAMPLE_RATE}")
+        period = int(client.blocksize)
+        if period > MAX_PERIOD:
+            raise JackError(f"JACK period {period} is larger than the {MAX_PERIOD} frames rtsep "
+                            "supports; use a smaller -p")
+        self._inports = [client.inports.register(n) for n in PORT_NAMES_IN]
+        self._outports = [client.outports.register(n) for n in PORT_NAMES_OUT]
+
+        sh = _Shared.create(shared_memory=self.worker == "process")
+        self._sh = sh
+        params = _WorkerParams(period=period, lookahead=self.lookahead, model_hop=self.model_hop,
+                               reserve_periods=self.reserve_periods, gains=self.gains,
+                               threads=self.threads)
+        self._start_worker(params)
+        self.plan = self._wait_ready()
+        self._latency_samples = self.plan.latency_samples
+
+        from rtsep.jack_latency import LatencyReporter
+
+        self.reporter = LatencyReporter(client, self._inports, self._outports,
+                                        self.plan.latency_samples)
+        self._install_callbacks(client)
+        client.activate()
+        self._t_start = time.monotonic()
+
+    def _start_worker(self, params: _WorkerParams) -> None:
+        import multiprocessing.connection as mpc
+        import pickle
+        import subprocess
+        import sys
+
+        if self.worker == "thread":
+            recv, send = mpc.Pipe(duplex=False)
+            self._conn = recv
+            self._thread = threading.Thread(target=_worker_main, name="rtsep-worker",
+                                            args=(self.model, params, self._sh, send), daemon=True)
+            self._thread.start()
+            return
+        # A plain child interpreter (not multiprocessing's spawn, which re-imports the
+        # caller's __main__): job pickled on stdin, messages back through a pipe.
+        try:
+            job = pickle.dumps((self.model, params, self._sh.shm.name))
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"the model cannot be sent to a worker process ({exc}); "
+                              "use worker='thread' or a picklable model") from None
+        r, w = os.pipe()
+        env = dict(os.environ, RTSEP_WORKER_FD=str(w))
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-m", "rtsep.live_worker"],
+                                          stdin=subprocess.PIPE, pass_fds=(w,), env=env)
+        finally:
+            os.close(w)
+        self._conn = mpc.Connection(r, writable=False)
+        self._proc.stdin.write(job)
+        self._proc.stdin.close()
+
+    def _wait_ready(self) -> Plan:
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self._conn.poll(0.05):
+                try:
+                    msg = self._conn.recv()
+                except EOFError:
+                    raise ModelError("the worker process exited while loading the model") from None
+                if msg[0] == "ready":
+                    return msg[1]
+                kind, name, text = msg
+                if kind == "error":
+                    cls = {c.__name__: c for c in (ConfigError, ModelError, JackError)}.get(name, RtsepError)
+                    raise cls(text)
+                raise RuntimeError(f"the worker failed while loading the model:\n{text}")
+            if self._proc is not None and self._proc.poll() is not None:
+                raise ModelError(f"the worker process died while loading the model "
+                                 f"(exit code {self._proc.returncode})")
+        raise ModelError(f"loading and warming the model took longer than {self.start_timeout_s:.0f} s")
+
+    def _install_callbacks(self, client) -> None:
+        sh = self._sh
+        ctl = sh.ctl
+        rin, rout = sh.ring_in, sh.ring_out
+        p_in_l, p_in_r = self._inports
+        outs = tuple(self._outports)
+        n_out = len(outs)
+        half = [1]
+        out_arrays = [None] * n_out
+        in_arrays = [None, None]
+        rng = range(n_out)
+
+        def process(frames):
+            in_arrays[0] = p_in_l.get_array()
+            in_arrays[1] = p_in_r.get_array()
+            rin.push(in_arrays, frames)
+            for i in rng:
+                out_arrays[i] = outs[i].get_array()
+            missing = rout.pop(out_arrays, frames)
+            if missing:
+                ctl[C_UNDERRUNS] += 1
+                ctl[C_MISSING] += missing
+            ctl[C_CYCLES] += 1
+            end = client.frames_since_cycle_start
+            if end > ctl[C_CB_MAX]:
+                ctl[C_CB_MAX] = end
+            if end > half[0]:
+                ctl[C_CB_SLOW] += 1
+
+        def blocksize(frames):
+            ctl[C_PERIOD] = frames
+            half[0] = frames // 2
+            plan = self.plan
+            need = frames + plan.reserve_periods * plan.prefill_samples // (1 + plan.reserve_periods)
+            if need > ctl[C_PREFILL_REQ]:
+                ctl[C_PREFILL_REQ] = need
+
+        def xrun(delayed_usecs):
+            ctl[C_XRUNS] += 1
+
+        def shutdown(status, reason):
+            self._shutdown_reason = reason
+            self._shutdown.set()
+
+        def samplerate(rate):
+            if rate != SAMPLE_RATE:
+                self._rate_changed = rate
+                self._shutdown_reason = f"sample rate changed to {rate} Hz"
+                self._shutdown.set()
+
+        half[0] = client.blocksize // 2
+        ctl[C_PERIOD] = client.blocksize
+        client.set_process_callback(process)
+        client.set_blocksize_callback(blocksize)
+        client.set_xrun_callback(xrun)
+        client.set_shutdown_callback(shutdown)
+        client.set_samplerate_callback(samplerate)
+
+    def connect(self, inputs=None, outputs=None) -> list[str]:
+        """Connect ports after :meth:`start`.
+
+        Parameters
+        ----------
+        inputs : sequence of 2 str, optional
+            Source ports for ``in_L``, ``in_R`` (one port feeds both).
+        outputs : sequence of str, optional
+            Each ``PREFIX`` (our 10 outputs, in order, to the input ports whose names
+            start with it) or ``STEM=PREFIX`` (that stem's L/R pair to the first two).
+
+        Returns
+        -------
+        list of str
+            ``"src -> dst"`` for every connection made.
+        """
+        import jack
+
+        client = self.client
+        made = []
+        if inputs:
+            srcs = list(inputs)
+            if len(srcs) == 1:
+                srcs = srcs * 2
+            if len(srcs) != 2:
+                raise ConfigError(f"--connect-in takes one or two ports, got {len(srcs)}: {srcs}")
+            for src, dst in zip(srcs, self._inports):
+                try:
+                    client.connect(src, dst)
+                except jack.JackError as exc:
+                    raise JackError(f"cannot connect {src!r} to {dst.name!r}: {exc}; "
+                                    "list ports with 'jack_lsp'") from None
+                made.append(f"{src} -> {dst.name}")
+        for spec in outputs or ():
+            name, sep, prefix = spec.partition("=")
+            if sep:
+                if name not in OUTPUTS:
+                    raise ConfigError(f"--connect-out {spec!r}: unknown output {name!r}; "
+                                      f"use one of {', '.join(OUTPUTS)}")
+                i = OUTPUTS.index(name)
+                ours = self._outports[2 * i:2 * i + 2]
+            else:
+                prefix = spec
+                ours = self._outports
+            targets = [p.name for p in client.get_ports(is_audio=True, is_input=True)
+                       if p.name.startswith(prefix) and not p.name.startswith(client.name + ":")]
+            if not targets:
+                raise JackError(f"--connect-out {spec!r}: no input port starts with {prefix!r}; "
+                                "list ports with 'jack_lsp'")
+            for src, dst in zip(ours, targets):
+                client.connect(src, dst)
+                made.append(f"{src.name} -> {dst}")
+        return made
+
+    def stop(self) -> None:
+        """Stop the worker, deactivate and close the client (idempotent)."""
+        sh = self._sh
+        if sh is not None:
+            sh.ctl[C_STOP] = 1
+        client, self.client = self.client, None
+        if client is not None:
+            if not self._shutdown.is_set():
+                try:
+                    client.deactivate()
+                except Exception:  # noqa: BLE001 - server gone while stopping
+                    pass
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001
+                pass
+            # the callbacks (a reference cycle with the client) hold views of the
+            # shared memory: collect them so that the block can be closed
+            self.reporter = None
+            self._inports = self._outports = None
+            del client
+            gc.collect()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        if self._proc is not None:
+            import subprocess
+
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(2)
+            self._proc = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if sh is not None:
+            self._stats_final = self._collect(sh)
+            sh.close(unlink=True)
+            self._sh = None
+
+    def __enter__(self) -> "LiveSeparator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- running -----------------------------------------------------------------------
+    def wait(self, timeout: float | None = None, stop_event: threading.Event | None = None) -> str:
+        """Block until the server shuts down, the worker fails, ``stop_event`` is set, or timeout.
+
+        Returns
+        -------
+        str
+            ``"shutdown"``, ``"worker"``, ``"stopped"`` or ``"timeout"``.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._shutdown.is_set():
+                return "shutdown"
+            if self.worker_failed():
+                return "worker"
+            if stop_event is not None and stop_event.is_set():
+                return "stopped"
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return "timeout"
+            self._shutdown.wait(0.05 if left is None else min(0.05, left))
+            self._follow_latency()
+
+    @property
+    def shutdown_reason(self) -> str:
+        return self._shutdown_reason
+
+    def worker_failed(self) -> str | None:
+        """A message when the worker stopped unexpectedly, else None."""
+        sh = self._sh
+        if sh is None:
+            return None
+        if sh.ctl[C_STATE] == _STATE_FAILED or (self._proc is not None
+                                                 and self._proc.poll() is not None):
+            text = "the worker stopped"
+            if self._conn is not None and self._conn.poll():
+                try:
+                    msg = self._conn.recv()
+                    text = msg[-1]
+                except (EOFError, OSError):
+                    pass
+            return text
+        return None
+
+    def _follow_latency(self) -> None:
+        """Report a latency change (a larger JACK period) once the worker applied it."""
+        sh = self._sh
+        if sh is None or self.reporter is None or self._shutdown.is_set():
+            return
+        lat = self.latency_samples
+        if lat != self.reporter.latency_samples:
+            self.reporter.latency_samples = lat
+
+    def stats(self) -> dict:
+        """Counters and timings now (also valid after :meth:`stop`: the final figures)."""
+        if self._sh is None:
+            return dict(getattr(self, "_stats_final", {}))
+        return self._collect(self._sh)
+
+    def _collect(self, sh: _Shared) -> dict:
+        ctl = sh.ctl
+        n = int(min(ctl[C_HIST_N], HIST))
+        h = sh.hist[:n]
+        p50 = float(np.percentile(h, 50)) if n else 0.0
+        p99 = float(np.percentile(h, 99)) if n else 0.0
+        now = time.monotonic()
+        busy = int(ctl[C_BUSY_NS])
+        load = 0.0
+        if self._load_prev is not None and now > self._load_prev[0]:
+            load = (busy - self._load_prev[1]) * 1e-9 / (now - self._load_prev[0])
+        self._load_prev = (now, busy)
+        lat = int(ctl[C_ENGINE_LAT] + ctl[C_PREFILL]) or self._latency_samples
+        plan = self.plan
+        period = int(ctl[C_PERIOD])
+        return {
+            "latency_samples": lat,
+            "latency_ms": 1e3 * lat / SAMPLE_RATE,
+            "xruns": int(ctl[C_XRUNS]),
+            "underruns": int(ctl[C_UNDERRUNS]),
+            "missing_frames": int(ctl[C_MISSING]),
+            "hops": int(ctl[C_HOPS]),
+            "worker_ms_p50": p50,
+            "worker_ms_p99": p99,
+            "model_hop": plan.model_hop if plan else None,
+            "load": load,
+            "load_avg": busy * 1e-9 / (int(ctl[C_FED]) / SAMPLE_RATE) if ctl[C_FED] else 0.0,
+            "period": period,
+            "reserve_periods": plan.reserve_periods if plan else None,
+            "prefill_samples": int(ctl[C_PREFILL]),
+            "engine_latency_samples": int(ctl[C_ENGINE_LAT]),
+            "cycles": int(ctl[C_CYCLES]),
+            "callback_max_us": 1e6 * int(ctl[C_CB_MAX]) / SAMPLE_RATE,
+            "callback_slow": int(ctl[C_CB_SLOW]),
+            "skipped_frames": int(ctl[C_SKIPPED]),
+            "lost_frames": int(sh.ring_in.lost),
+            "dropped_frames": int(ctl[C_DROPPED]),
+            "nonfinite_samples": int(ctl[C_NONFINITE]),
+            "worker": self.worker,
+            "uptime_s": (now - self._t_start) if self._t_start else 0.0,
+        }
+
+
+def write_json_atomic(path: str, obj: dict) -> None:
+    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
+    import json
+
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=None, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def format_status(s: dict) -> str:
+    """One status line: worker time per hop, load, latency, xruns, underruns."""
+    return (f"hop {s['model_hop']} | worker/hop p50 {s['worker_ms_p50']:.1f} ms "
+            f"p99 {s['worker_ms_p99']:.1f} ms | load {100 * s['load']:.0f}% | "
+            f"latency {s['latency_ms']:.1f} ms ({s['latency_samples']} smp) | "
+            f"xruns {s['xruns']} | underruns {s['underruns']}")

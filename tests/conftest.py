@@ -1,0 +1,59 @@
+"""Shared fixtures: a private JACK server with the dummy backend.
+
+Tests marked ``jack`` use :func:`jack_server` (period 256) or
+:func:`jack_server_factory` (any period). Each server has a private name
+(``rtsep-test-<pid>-<n>``), so tests never touch a user's JACK server, runs
+without realtime scheduling, and is stopped at the end.
+
+When ``jackd`` is not installed the tests are skipped with the reason; set
+``RTSEP_REQUIRE_JACK=1`` (as CI does) to make that a failure instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+
+from rtsep.jack_server import DummyServer, jackd_path
+
+_counter = itertools.count()
+
+
+def _need_jackd():
+    if jackd_path() is None:
+        msg = ("jackd not found: the JACK tests need JACK 2 "
+               "(Debian/Ubuntu: apt-get install jackd2)")
+        if os.environ.get("RTSEP_REQUIRE_JACK") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@pytest.fixture
+def jack_server_factory(tmp_path):
+    """Start private dummy-backend servers: ``factory(period=256, rate=44100)``.
+
+    Returns a callable that starts a :class:`rtsep.jack_server.DummyServer` and
+    returns it (``.name`` is the server name to pass as ``servername``); all of
+    them are stopped at teardown.
+    """
+    _need_jackd()
+    servers: list[DummyServer] = []
+
+    def start(period: int = 256, rate: int = 44100) -> DummyServer:
+        name = f"rtsep-test-{os.getpid()}-{next(_counter)}"
+        srv = DummyServer(name, period=period, rate=rate,
+                          log_path=str(tmp_path / f"{name}.log"))
+        servers.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.fixture
+def jack_server(jack_server_factory) -> DummyServer:
+    """A private dummy-backend JACK server at 44.1 kHz, period 256."""
+    return jack_server_factory(256)
