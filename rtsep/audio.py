@@ -85,6 +85,13 @@ def read_audio(path, *, sample_rate: int = SAMPLE_RATE, resample: bool = True):
     return np.ascontiguousarray(x, np.float32), info
 
 
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` as the user's umask would leave it (temporary files are private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
 def write_audio_atomic(path, x: np.ndarray, sample_rate: int = SAMPLE_RATE,
                        subtype: str = "FLOAT") -> Path:
     """Write audio to ``path`` through a temporary file in the same folder, then rename.
@@ -106,6 +113,7 @@ def write_audio_atomic(path, x: np.ndarray, sample_rate: int = SAMPLE_RATE,
     os.close(fd)
     try:
         sf.write(tmp, x, sample_rate, format=fmt, subtype=subtype)
+        os.chmod(tmp, umask_mode(0o666))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

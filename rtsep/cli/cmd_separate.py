@@ -51,6 +51,7 @@ def _load_input(path: Path, resample: bool):
 
 
 def run(args) -> int:
+    from rtsep.audio import umask_mode
     from rtsep.cli.progress import progress_bar
     from rtsep.errors import AudioError
     from rtsep.separate import load_model, separate_array, write_stems
@@ -79,6 +80,7 @@ def run(args) -> int:
             est = separate_array(m, mix, cfg, batch_size=args.batch_size, progress=update)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=out_root))
         try:
+            tmp.chmod(umask_mode(0o777))
             write_stems(tmp, est, 44100)
             if args.plot:
                 from rtsep.plot import plot_spectrograms
