@@ -1,49 +1,60 @@
-"""The seed's v0.1b hybrid: per-stem transformers, parallel U-Net, "other" U-Net.
+"""The seed's v0.1b hybrid: per-stem transformers, a parallel U-Net, an "other" U-Net.
 
-Graph (shapes for batch B; bins x frames x channels = 1024 x 192 x 2):
+Graph (batch B; F = 1024 bins, T = 192 frames, C = 2 channels). Inside, images
+are *frames-major* (B, T, F, C), so a frame is a token by a free reshape:
 
-- ``x = InputNorm(mag)``: log1p, per-example standardisation, per-bin affine.
-- vocals, drums: ``x`` -> tokens (B, 192, 2048) -> linear (= the seed's 1024x1
-  conv over both channels) -> (B, 192, d_model) + learned position embedding ->
-  ``n_layers`` x [self-attention, (cross-attention vocals<->drums after the
-  layers in ``cross_layers``), feed-forward] -> layer norm -> linear to
-  (B, 192, 2048) -> logits (B, 1024, 192, 2).
-- bass: the same over bins [0, bass_bins) with ``bass_d_model``; bass is zero
-  above ``bass_bins``.
-- a small U-Net over ``x`` gives vocals, drums and bass logits that are *added*
-  to the transformer logits (the mix); masks are sigmoids, estimates are
-  mask * mag.
-- other: a U-Net fed ``x``, the log-compressed vocals, drums, bass estimates and
-  their residual ``relu(mag - vocals - drums - bass)`` predicts the "other"
-  mask (sigmoid) times ``mag``.
+1. ``x = InputNorm(mag)``: log1p, minus the per-example mean, per-bin affine.
+2. Vocals and drums: two transformer stacks side by side (stem-batched, own
+   weights). Each frame's 2 x 1024 values -> linear (the seed's 1024x1 conv, no
+   activation) -> a ``d_model`` token + learned position embedding ->
+   ``n_layers`` x [self-attention, cross-attention vocals<->drums after the
+   layers listed in ``cross_layers``, feed-forward] -> layer norm -> linear back
+   to 2 x 1024 logits per frame.
+3. Bass: the same with ``bass_d_model`` tokens made of bins [0, bass_bins)
+   only; its logits above ``bass_bins`` are a constant -30 (mask ~ 0).
+4. A small U-Net over ``x`` gives vocals, drums and bass logits that are added to
+   the transformers' (the mix: the transformer isolates, the U-Net adds local
+   detail); sigmoid masks. With ``unet.output_stride`` 2 (the default) its
+   logits are at half resolution and are added to every pixel of their 2x2
+   block (a full-resolution transposed conv costs more than the whole U-Net).
+5. Other: a U-Net fed ``x`` and the three masks (the separated stems are mask x
+   mixture, so this is the stems' information, scale-free), plus a per-pixel
+   linear term (1x1 conv) of the same inputs, predicts the "other" mask
+   (sigmoid).
+6. Estimates: mask x mag, (B, 4, F, T, C) in STEMS order.
 
-Output (B, 4, 1024, 192, 2) in STEMS order.
+Stereo: the two channels are not folded into the batch; a token holds both
+channels' bins and its projection returns both channels' logits (half the
+transformer cost of folding, and attention sees stereo cues).
 """
 
 from __future__ import annotations
 
 import keras
 
-from rtsep.constants import MODEL_BINS, MODEL_FRAMES, N_CHANNELS
+from rtsep.constants import MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_STEMS
 from rtsep.nn.config import HybridConfig
-from rtsep.nn.layers import (BinSlice, ChannelSlice, CrossAttention, FeedForward, FramesToTokens, InputNorm,
-                             LogCompress, PadBins, PositionEmbedding, Residual, SelfAttention,
-                             SigmoidMask, StackStems, TokensToFrames)
+from rtsep.nn.layers import (AddUpsampled, ApplyMasksFramesMajor, BinSlice, InputNorm, StemAttention, StemEmbed,
+                             StemFeedForward, StemsToChannels, StemUnembed, SwapBinsFrames)
 from rtsep.nn.unet import unet_logits
 
 
-def _embed(x, n_bins: int, d: int, name: str):
-    """(B, n_bins, frames, 2) features -> (B, frames, d) tokens with positions."""
-    t = FramesToTokens(name=f"{name}_tokens")(x)
-    t = keras.layers.Dense(d, name=f"{name}_embed")(t)
-    return PositionEmbedding(MODEL_FRAMES, name=f"{name}_pos")(t)
+def _stack(tokens, n_layers: int, n_heads: int, ffn_dim: int, cross_layers, dropout: float,
+           name: str):
+    """``n_layers`` transformer layers over stem-batched tokens (B, T, S, d)."""
+    for i in range(n_layers):
+        tokens = StemAttention(n_heads, dropout=dropout, name=f"{name}_attn{i}")(tokens)
+        if i in cross_layers:
+            tokens = StemAttention(n_heads, cross=True, dropout=dropout, name=f"{name}_cross{i}")(tokens)
+        tokens = StemFeedForward(ffn_dim, dropout, name=f"{name}_ffn{i}")(tokens)
+    return tokens
 
 
-def _unembed(t, n_bins: int, name: str):
-    """(B, frames, d) tokens -> (B, n_bins, frames, 2) logits."""
-    t = keras.layers.LayerNormalization(epsilon=1e-5, name=f"{name}_final_norm")(t)
-    t = keras.layers.Dense(n_bins * N_CHANNELS, name=f"{name}_unembed")(t)
-    return TokensToFrames(n_bins, N_CHANNELS, name=f"{name}_frames")(t)
+def _add(full, maybe_half, name: str):
+    """``full + maybe_half``, upsampling ``maybe_half`` 2x2 (nearest) if it is half-res."""
+    if maybe_half.shape[1] == full.shape[1]:
+        return keras.layers.Add(name=name)([full, maybe_half])
+    return AddUpsampled(name=name)([full, maybe_half])
 
 
 def build_hybrid(cfg: HybridConfig) -> keras.Model:
@@ -53,49 +64,35 @@ def build_hybrid(cfg: HybridConfig) -> keras.Model:
     Output: (batch, 4, 1024, 192, 2) float32 non-negative stem estimates.
     """
     mag = keras.Input((MODEL_BINS, MODEL_FRAMES, N_CHANNELS), name="mag")
-    x = InputNorm(MODEL_BINS, name="input_norm")(mag)
+    mag_t = SwapBinsFrames(name="frames_major")(mag)              # (B, T, F, C)
+    x = InputNorm(MODEL_BINS, bin_axis=2, name="input_norm")(mag_t)
 
-    # Vocals and drums: two stacks side by side, cross-attention between them.
-    tv = _embed(x, MODEL_BINS, cfg.d_model, "vocals")
-    td = _embed(x, MODEL_BINS, cfg.d_model, "drums")
-    for i in range(cfg.n_layers):
-        tv = SelfAttention(cfg.n_heads, cfg.dropout, name=f"vocals_attn{i}")(tv)
-        td = SelfAttention(cfg.n_heads, cfg.dropout, name=f"drums_attn{i}")(td)
-        if i in cfg.cross_layers:
-            tv, td = CrossAttention(cfg.n_heads, cfg.dropout, name=f"cross{i}")([tv, td])
-        tv = FeedForward(cfg.ffn_dim, cfg.dropout, name=f"vocals_ffn{i}")(tv)
-        td = FeedForward(cfg.ffn_dim, cfg.dropout, name=f"drums_ffn{i}")(td)
-    lv = _unembed(tv, MODEL_BINS, "vocals")
-    ld = _unembed(td, MODEL_BINS, "drums")
+    # Vocals (stem 0) and drums (stem 1), with cross-attention between them.
+    t_vd = StemEmbed(2, cfg.d_model, name="vd_embed")(x)           # (B, T, 2, d)
+    t_vd = _stack(t_vd, cfg.n_layers, cfg.n_heads, cfg.ffn_dim, cfg.cross_layers, cfg.dropout, "vd")
+    l_vd = StemUnembed(MODEL_BINS, N_CHANNELS, name="vd_unembed")(t_vd)  # (B, T, 2, F*C)
 
     # Bass: low bins only, smaller tokens.
-    x_low = BinSlice(0, cfg.bass_bins, name="bass_bins")(x)
-    tb = _embed(x_low, cfg.bass_bins, cfg.bass_d_model, "bass")
-    for i in range(cfg.bass_n_layers):
-        tb = SelfAttention(cfg.bass_n_heads, cfg.dropout, name=f"bass_attn{i}")(tb)
-        tb = FeedForward(cfg.bass_ffn_dim, cfg.dropout, name=f"bass_ffn{i}")(tb)
-    lb = _unembed(tb, cfg.bass_bins, "bass")
+    x_low = BinSlice(0, cfg.bass_bins, axis=2, name="bass_bins")(x)
+    t_b = StemEmbed(1, cfg.bass_d_model, name="bass_embed")(x_low)  # (B, T, 1, d_b)
+    t_b = _stack(t_b, cfg.bass_n_layers, cfg.bass_n_heads, cfg.bass_ffn_dim, (), cfg.dropout, "bass")
+    l_b = StemUnembed(cfg.bass_bins, N_CHANNELS, total_bins=MODEL_BINS, name="bass_unembed")(t_b)
 
-    # Parallel U-Net: one trunk, vocals/drums/bass logits added to the transformers'.
-    lu = unet_logits(x, cfg.unet, 3 * N_CHANNELS, "par")  # (B, 1024, 192, 6)
-    lv = keras.layers.Add(name="vocals_mix")([lv, ChannelSlice(0, 2, name="par_vocals")(lu)])
-    ld = keras.layers.Add(name="drums_mix")([ld, ChannelSlice(2, 4, name="par_drums")(lu)])
-    lu_bass = BinSlice(0, cfg.bass_bins, name="par_bass_bins")(ChannelSlice(4, 6, name="par_bass")(lu))
-    lb = keras.layers.Add(name="bass_mix")([lb, lu_bass])
+    l_t = keras.layers.Concatenate(axis=2, name="vdb_logits")([l_vd, l_b])  # (B, T, 3, F*C)
+    l_t = StemsToChannels(MODEL_BINS, N_CHANNELS, name="vdb_channels")(l_t)  # (B, T, F, 6)
 
-    mag_low = BinSlice(0, cfg.bass_bins, name="mag_low")(mag)
-    vocals = SigmoidMask(name="vocals_est")([lv, mag])
-    drums = SigmoidMask(name="drums_est")([ld, mag])
-    bass = PadBins(MODEL_BINS, name="bass_est")(SigmoidMask(name="bass_est_low")([lb, mag_low]))
+    # Parallel U-Net: its logits are added to the transformers'.
+    l_u = unet_logits(x, cfg.unet, 3 * N_CHANNELS, "par")           # (B, T, F, 6) or half-res
+    m_vdb = keras.layers.Activation("sigmoid", name="vdb_masks")(_add(l_t, l_u, "vdb_mix"))
 
-    # Other: from the input, the three stems and what they leave over.
-    rest = Residual(name="residual")([mag, vocals, drums, bass])
-    feats = keras.layers.Concatenate(axis=-1, name="other_in")(
-        [x] + [LogCompress(name=f"other_log_{n}")(s) for n, s in
-               (("vocals", vocals), ("drums", drums), ("bass", bass), ("rest", rest))])
-    lo = unet_logits(feats, cfg.other_unet, N_CHANNELS, "other")
-    other = SigmoidMask(name="other_est")([lo, mag])
+    # Other: from the input and the three separated stems: a U-Net plus a
+    # per-pixel linear term (1x1 conv) of the same inputs.
+    l_o = unet_logits([x, m_vdb], cfg.other_unet, N_CHANNELS, "other")
+    l_pix = keras.layers.Add(name="other_pix")(
+        [keras.layers.Conv2D(N_CHANNELS, 1, name="other_pix_x")(x),
+         keras.layers.Conv2D(N_CHANNELS, 1, use_bias=False, name="other_pix_m")(m_vdb)])
+    m_o = keras.layers.Activation("sigmoid", name="other_mask")(_add(l_pix, l_o, "other_mix"))
+    masks = keras.layers.Concatenate(axis=-1, name="masks")([m_vdb, m_o])   # (B, T, F, 8)
 
-    est = StackStems(name="stems")([vocals, drums, bass, other])
+    est = ApplyMasksFramesMajor(N_STEMS, name="stems")([masks, mag_t])
     return keras.Model(mag, est, name="rtsep_hybrid")
-

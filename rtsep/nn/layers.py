@@ -1,10 +1,17 @@
 """Custom Keras 3 layers of the rtsep networks (``keras.ops`` only).
 
 Every layer is registered serializable under the package name ``rtsep`` and has a
-complete ``get_config``. Shapes use the names of the rest of rtsep:
-``batch, bins, frames, channels`` (the Keras image layout is
-``(batch, bins, frames, channels)``: bins are rows, frames columns) and, for
-token sequences, ``(batch, frames, d)``.
+complete ``get_config``.
+
+Layouts (dimension names as in the rest of rtsep):
+
+- model input/output: ``(batch, bins, frames, channels)`` and
+  ``(batch, stems, bins, frames, channels)`` (the fixed model interface);
+- *frames-major* ``(batch, frames, bins, channels)``: the hybrid's internal image
+  layout, chosen so that one frame's bins are contiguous and turning a frame into
+  a token is a free reshape (convolutions do not care which axis is which);
+- stem-batched tokens ``(batch, frames, S, d)``: S parallel transformer stacks
+  with their own weights, computed by one einsum per projection.
 """
 
 from __future__ import annotations
@@ -19,252 +26,94 @@ _PKG = "rtsep"
 class InputNorm(keras.layers.Layer):
     """Log-compress and normalise magnitudes.
 
-    ``y = log1p(mag)``; then per example, ``(y - mean) / (std + 0.1)`` over all
-    bins, frames and channels (a gain change of the mixture becomes almost a
-    shift, which this removes); then a learned per-bin affine map
-    (``scale[bin] * y + bias[bin]``, initialised to 1 and 0).
+    ``y = log1p(mag)``; minus its mean over bins, frames and channels per example
+    (a gain change of the mixture becomes almost a shift in the log domain, and
+    this removes it); then a learned per-bin affine map ``scale[bin] * y +
+    bias[bin]`` (initialised to 1 and 0).
 
-    Input: (batch, bins, frames, channels) float32 >= 0.
+    Input: (batch, d1, d2, channels) float32 >= 0 with the bins on axis
+    ``bin_axis`` (1: (batch, bins, frames, ch); 2: frames-major).
     Output: same shape, float32.
     """
 
-    def __init__(self, n_bins: int, **kwargs):
+    def __init__(self, n_bins: int, bin_axis: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.n_bins = int(n_bins)
+        self.bin_axis = int(bin_axis)
+        if self.bin_axis not in (1, 2):
+            raise ValueError(f"bin_axis must be 1 or 2, got {bin_axis}")
 
     def build(self, input_shape):
-        self.scale = self.add_weight(name="scale", shape=(self.n_bins, 1, 1), initializer="ones")
-        self.bias = self.add_weight(name="bias", shape=(self.n_bins, 1, 1), initializer="zeros")
+        shape = (self.n_bins, 1, 1) if self.bin_axis == 1 else (self.n_bins, 1)
+        self.scale = self.add_weight(name="scale", shape=shape, initializer="ones")
+        self.bias = self.add_weight(name="bias", shape=shape, initializer="zeros")
 
     def call(self, mag):
         y = ops.log1p(ops.maximum(mag, 0.0))
-        mean = ops.mean(y, axis=(1, 2, 3), keepdims=True)
-        std = ops.sqrt(ops.mean(ops.square(y - mean), axis=(1, 2, 3), keepdims=True))
-        y = (y - mean) / (std + 0.1)
+        y = y - ops.mean(y, axis=(1, 2, 3), keepdims=True)
         return y * self.scale + self.bias
 
     def get_config(self):
-        return {**super().get_config(), "n_bins": self.n_bins}
+        return {**super().get_config(), "n_bins": self.n_bins, "bin_axis": self.bin_axis}
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
-class LogCompress(keras.layers.Layer):
-    """``log1p(max(x, 0))``, elementwise (used on separated stems fed onward).
-
-    Input/output: any shape, float32.
-    """
+class SwapBinsFrames(keras.layers.Layer):
+    """(batch, a, b, channels) -> (batch, b, a, channels): image layout <-> frames-major."""
 
     def call(self, x):
-        return ops.log1p(ops.maximum(x, 0.0))
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class FramesToTokens(keras.layers.Layer):
-    """(batch, bins, frames, channels) -> (batch, frames, bins * channels).
-
-    One token per frame holding all its bins of both channels (channel fastest).
-    """
-
-    def call(self, x):
-        bins, frames, ch = x.shape[1], x.shape[2], x.shape[3]
-        x = ops.transpose(x, (0, 2, 1, 3))
-        return ops.reshape(x, (-1, frames, bins * ch))
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class TokensToFrames(keras.layers.Layer):
-    """(batch, frames, bins * channels) -> (batch, bins, frames, channels).
-
-    Inverse of :class:`FramesToTokens`.
-    """
-
-    def __init__(self, n_bins: int, n_channels: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        self.n_bins = int(n_bins)
-        self.n_channels = int(n_channels)
-
-    def call(self, x):
-        frames = x.shape[1]
-        x = ops.reshape(x, (-1, frames, self.n_bins, self.n_channels))
         return ops.transpose(x, (0, 2, 1, 3))
 
-    def get_config(self):
-        return {**super().get_config(), "n_bins": self.n_bins, "n_channels": self.n_channels}
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class PositionEmbedding(keras.layers.Layer):
-    """Adds a learned embedding per position: (batch, length, d) -> same.
-
-    Initialised small (normal, std 0.02).
-    """
-
-    def __init__(self, length: int, **kwargs):
-        super().__init__(**kwargs)
-        self.length = int(length)
-
-    def build(self, input_shape):
-        self.embedding = self.add_weight(
-            name="embedding", shape=(self.length, int(input_shape[-1])),
-            initializer=keras.initializers.RandomNormal(stddev=0.02))
-
-    def call(self, x):
-        return x + self.embedding
-
-    def get_config(self):
-        return {**super().get_config(), "length": self.length}
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class FeedForward(keras.layers.Layer):
-    """Pre-norm residual feed-forward block: ``x + W2 gelu(W1 LN(x))``.
-
-    Input/output: (batch, length, d) float32.
-    """
-
-    def __init__(self, hidden: int, dropout: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.hidden = int(hidden)
-        self.dropout = float(dropout)
-
-    def build(self, input_shape):
-        d = int(input_shape[-1])
-        self.norm = keras.layers.LayerNormalization(epsilon=1e-5, name="norm")
-        self.dense1 = keras.layers.Dense(self.hidden, activation="gelu", name="dense1")
-        self.dense2 = keras.layers.Dense(d, name="dense2")
-        self.drop = keras.layers.Dropout(self.dropout, name="drop")
-        self.norm.build(input_shape)
-        self.dense1.build(input_shape)
-        self.dense2.build((*input_shape[:-1], self.hidden))
-
-    def call(self, x, training=None):
-        h = self.dense2(self.dense1(self.norm(x)))
-        return x + self.drop(h, training=training)
-
-    def get_config(self):
-        return {**super().get_config(), "hidden": self.hidden, "dropout": self.dropout}
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class SelfAttention(keras.layers.Layer):
-    """Pre-norm residual multi-head self-attention: ``x + MHA(LN(x), LN(x))``.
-
-    Input/output: (batch, length, d) float32; ``d % n_heads == 0``.
-    """
-
-    def __init__(self, n_heads: int, dropout: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.n_heads = int(n_heads)
-        self.dropout = float(dropout)
-
-    def build(self, input_shape):
-        d = int(input_shape[-1])
-        self.norm = keras.layers.LayerNormalization(epsilon=1e-5, name="norm")
-        self.mha = keras.layers.MultiHeadAttention(
-            self.n_heads, d // self.n_heads, dropout=self.dropout, name="mha")
-        self.norm.build(input_shape)
-        self.mha.build(input_shape, input_shape)
-
-    def call(self, x, training=None):
-        h = self.norm(x)
-        return x + self.mha(h, h, training=training)
-
-    def get_config(self):
-        return {**super().get_config(), "n_heads": self.n_heads, "dropout": self.dropout}
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class CrossAttention(keras.layers.Layer):
-    """Two token streams attend to each other (the seed's vocals<->drums link).
-
-    ``a' = a + MHA_a(LN_a(a), LN_b(b))`` and ``b' = b + MHA_b(LN_b(b), LN_a(a))``,
-    both computed from the inputs (neither sees the other's update).
-
-    Input: [a, b], each (batch, length, d) float32. Output: [a', b'], same shapes.
-    """
-
-    def __init__(self, n_heads: int, dropout: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.n_heads = int(n_heads)
-        self.dropout = float(dropout)
-
-    def build(self, input_shape):
-        shape_a, shape_b = input_shape
-        d = int(shape_a[-1])
-        self.norm_a = keras.layers.LayerNormalization(epsilon=1e-5, name="norm_a")
-        self.norm_b = keras.layers.LayerNormalization(epsilon=1e-5, name="norm_b")
-        self.mha_a = keras.layers.MultiHeadAttention(
-            self.n_heads, d // self.n_heads, dropout=self.dropout, name="mha_a")
-        self.mha_b = keras.layers.MultiHeadAttention(
-            self.n_heads, d // self.n_heads, dropout=self.dropout, name="mha_b")
-        self.norm_a.build(shape_a)
-        self.norm_b.build(shape_b)
-        self.mha_a.build(shape_a, shape_b)
-        self.mha_b.build(shape_b, shape_a)
-
-    def call(self, inputs, training=None):
-        a, b = inputs
-        na, nb = self.norm_a(a), self.norm_b(b)
-        return [a + self.mha_a(na, nb, training=training),
-                b + self.mha_b(nb, na, training=training)]
-
     def compute_output_shape(self, input_shape):
-        return [tuple(input_shape[0]), tuple(input_shape[1])]
-
-    def get_config(self):
-        return {**super().get_config(), "n_heads": self.n_heads, "dropout": self.dropout}
+        return (input_shape[0], input_shape[2], input_shape[1], input_shape[3])
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
 class BinSlice(keras.layers.Layer):
-    """Keep bins [start, stop): (batch, bins, frames, ch) -> (batch, stop-start, frames, ch)."""
+    """Keep indices [start, stop) of axis ``axis`` (the bins: 1 in the image
+    layout, 2 frames-major) of a 4-D tensor."""
 
-    def __init__(self, start: int, stop: int, **kwargs):
+    def __init__(self, start: int, stop: int, axis: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.start = int(start)
         self.stop = int(stop)
+        self.axis = int(axis)
+        if self.axis not in (1, 2, 3):
+            raise ValueError(f"axis must be 1, 2 or 3, got {axis}")
 
     def call(self, x):
-        return x[:, self.start:self.stop]
+        if self.axis == 1:
+            return x[:, self.start:self.stop]
+        if self.axis == 2:
+            return x[:, :, self.start:self.stop]
+        return x[:, :, :, self.start:self.stop]
 
     def get_config(self):
-        return {**super().get_config(), "start": self.start, "stop": self.stop}
+        return {**super().get_config(), "start": self.start, "stop": self.stop, "axis": self.axis}
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
-class ChannelSlice(keras.layers.Layer):
-    """Keep channels [start, stop): (batch, bins, frames, c) -> (batch, bins, frames, stop-start)."""
+class AddUpsampled(keras.layers.Layer):
+    """``full + nearest_upsample_2x2(half)`` without building the upsampled tensor.
 
-    def __init__(self, start: int, stop: int, **kwargs):
-        super().__init__(**kwargs)
-        self.start = int(start)
-        self.stop = int(stop)
+    Inputs: [full (batch, h, w, c), half (batch, h/2, w/2, c)] (h, w even).
+    Output: (batch, h, w, c): ``full[:, i, j] + half[:, i // 2, j // 2]``.
+    """
 
-    def call(self, x):
-        return x[..., self.start:self.stop]
+    def call(self, inputs):
+        full, half = inputs
+        h, w, c = full.shape[1], full.shape[2], full.shape[3]
+        y = ops.reshape(full, (-1, h // 2, 2, w // 2, 2, c))
+        y = y + ops.reshape(half, (-1, h // 2, 1, w // 2, 1, c))
+        return ops.reshape(y, (-1, h, w, c))
 
-    def get_config(self):
-        return {**super().get_config(), "start": self.start, "stop": self.stop}
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class PadBins(keras.layers.Layer):
-    """Zero-pad the bin axis at the top: (batch, b, frames, ch) -> (batch, n_bins, frames, ch)."""
-
-    def __init__(self, n_bins: int, **kwargs):
-        super().__init__(**kwargs)
-        self.n_bins = int(n_bins)
-
-    def call(self, x):
-        return ops.pad(x, ((0, 0), (0, self.n_bins - x.shape[1]), (0, 0), (0, 0)))
-
-    def get_config(self):
-        return {**super().get_config(), "n_bins": self.n_bins}
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
 class StemSoftmaxMasks(keras.layers.Layer):
-    """Softmax over stems of per-stem logits, times the mixture.
+    """Softmax over stems of per-stem logits, times the mixture (image layout).
 
     Inputs: [logits (batch, bins, frames, n_stems * ch) with stem-major channel
     order (stem 0 ch 0, stem 0 ch 1, stem 1 ch 0, ...), mag (batch, bins,
@@ -293,34 +142,223 @@ class StemSoftmaxMasks(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
-class SigmoidMask(keras.layers.Layer):
-    """``sigmoid(logits) * mag``: inputs [logits, mag] of the same shape
-    (batch, bins, frames, ch); output that shape, float32 >= 0."""
+class ApplyMasksFramesMajor(keras.layers.Layer):
+    """Masks times the mixture, returned in the model's output layout.
+
+    Inputs: [masks (batch, frames, bins, n_stems * ch) stem-major channels,
+    mag (batch, frames, bins, ch)]. Output: (batch, n_stems, bins, frames, ch)
+    float32 = ``mask * max(mag, 0)``.
+    """
+
+    def __init__(self, n_stems: int, **kwargs):
+        super().__init__(**kwargs)
+        self.n_stems = int(n_stems)
 
     def call(self, inputs):
-        logits, mag = inputs
-        return ops.sigmoid(logits) * ops.maximum(mag, 0.0)
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class Residual(keras.layers.Layer):
-    """``relu(mag - sum(stems))``: inputs [mag, stem_1, ..., stem_k], all
-    (batch, bins, frames, ch); output that shape (what the stems leave over)."""
-
-    def call(self, inputs):
-        rest = inputs[0]
-        for s in inputs[1:]:
-            rest = rest - s
-        return ops.relu(rest)
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class StackStems(keras.layers.Layer):
-    """Stack k tensors (batch, bins, frames, ch) into (batch, k, bins, frames, ch)."""
-
-    def call(self, inputs):
-        return ops.stack(list(inputs), axis=1)
+        masks, mag = inputs
+        frames, bins, ch = mag.shape[1], mag.shape[2], mag.shape[3]
+        masks = ops.reshape(masks, (-1, frames, bins, self.n_stems, ch))
+        est = masks * ops.expand_dims(ops.maximum(mag, 0.0), 3)
+        return ops.transpose(est, (0, 3, 2, 1, 4))
 
     def compute_output_shape(self, input_shape):
-        first = input_shape[0]
-        return (first[0], len(input_shape), *first[1:])
+        mag_shape = input_shape[1]
+        return (mag_shape[0], self.n_stems, mag_shape[2], mag_shape[1], mag_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "n_stems": self.n_stems}
+
+
+# --- Stem-batched transformer layers: tokens (batch, frames, S, d) -----------------
+
+
+def _stem_layer_norm(x, gamma, beta, eps: float = 1e-5):
+    mean = ops.mean(x, axis=-1, keepdims=True)
+    var = ops.mean(ops.square(x - mean), axis=-1, keepdims=True)
+    return (x - mean) * ops.rsqrt(var + eps) * gamma + beta
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class StemEmbed(keras.layers.Layer):
+    """Per-stem linear token embedding plus learned position embedding.
+
+    Input: frames-major features (batch, frames, bins, ch); every frame (all its
+    bins of both channels) becomes one token per stem: stem s gets
+    ``W_s x_t + b_s + pos_s[t]`` (the seed's linear "1024x1 convolution").
+    Output: (batch, frames, n_stems, d) float32.
+    """
+
+    def __init__(self, n_stems: int, d: int, **kwargs):
+        super().__init__(**kwargs)
+        self.n_stems = int(n_stems)
+        self.d = int(d)
+
+    def build(self, input_shape):
+        frames, feats = int(input_shape[1]), int(input_shape[2]) * int(input_shape[3])
+        self.kernel = self.add_weight(name="kernel", shape=(feats, self.n_stems * self.d),
+                                      initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(self.n_stems * self.d,), initializer="zeros")
+        self.position = self.add_weight(name="position", shape=(frames, self.n_stems, self.d),
+                                        initializer=keras.initializers.RandomNormal(stddev=0.02))
+
+    def call(self, x):
+        frames = x.shape[1]
+        tokens = ops.reshape(x, (-1, frames, x.shape[2] * x.shape[3]))
+        h = ops.matmul(tokens, self.kernel) + self.bias
+        return ops.reshape(h, (-1, frames, self.n_stems, self.d)) + self.position
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.n_stems, self.d)
+
+    def get_config(self):
+        return {**super().get_config(), "n_stems": self.n_stems, "d": self.d}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class StemAttention(keras.layers.Layer):
+    """Pre-norm residual multi-head attention for S stem stacks at once.
+
+    ``cross=False``: each stack attends to itself. ``cross=True`` (S = 2): stack
+    s takes queries from itself and keys/values from the other stack (vocals
+    attend to drums and drums to vocals), each direction with its own weights:
+    ``x_s + W_o,s attention(q_s, k_other, v_other)``.
+
+    Input/output: (batch, frames, S, d) float32; ``d % n_heads == 0``.
+    """
+
+    def __init__(self, n_heads: int, cross: bool = False, dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.n_heads = int(n_heads)
+        self.cross = bool(cross)
+        self.dropout = float(dropout)
+
+    def build(self, input_shape):
+        s, d = int(input_shape[2]), int(input_shape[3])
+        if self.cross and s != 2:
+            raise ValueError(f"cross attention needs exactly 2 stem stacks, got {s}")
+        if d % self.n_heads:
+            raise ValueError(f"token size {d} is not divisible by n_heads {self.n_heads}")
+        glorot = "glorot_uniform"
+        self.gamma = self.add_weight(name="gamma", shape=(s, d), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(s, d), initializer="zeros")
+        self.w_q = self.add_weight(name="w_q", shape=(s, d, d), initializer=glorot)
+        self.b_q = self.add_weight(name="b_q", shape=(s, d), initializer="zeros")
+        self.w_kv = self.add_weight(name="w_kv", shape=(s, d, 2 * d), initializer=glorot)
+        self.b_kv = self.add_weight(name="b_kv", shape=(s, 2 * d), initializer="zeros")
+        self.w_o = self.add_weight(name="w_o", shape=(s, d, d), initializer=glorot)
+        self.b_o = self.add_weight(name="b_o", shape=(s, d), initializer="zeros")
+        self.drop = keras.layers.Dropout(self.dropout)
+
+    def call(self, x, training=None):
+        t, s, d = x.shape[1], x.shape[2], x.shape[3]
+        nh, dh = self.n_heads, d // self.n_heads
+        h = _stem_layer_norm(x, self.gamma, self.beta)
+        src = ops.flip(h, axis=2) if self.cross else h
+        q = ops.einsum("btsd,sde->btse", h, self.w_q) + self.b_q
+        kv = ops.einsum("btsd,sde->btse", src, self.w_kv) + self.b_kv
+        q = ops.reshape(q, (-1, t, s, nh, dh))
+        kv = ops.reshape(kv, (-1, t, s, 2, nh, dh))
+        k, v = kv[:, :, :, 0], kv[:, :, :, 1]
+        scores = ops.einsum("bqshe,bkshe->bshqk", q, k) * (1.0 / float(dh) ** 0.5)
+        p = self.drop(ops.softmax(scores, axis=-1), training=training)
+        o = ops.reshape(ops.einsum("bshqk,bkshe->bqshe", p, v), (-1, t, s, d))
+        return x + ops.einsum("btsd,sde->btse", o, self.w_o) + self.b_o
+
+    def get_config(self):
+        return {**super().get_config(), "n_heads": self.n_heads, "cross": self.cross,
+                "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class StemFeedForward(keras.layers.Layer):
+    """Pre-norm residual feed-forward block for S stem stacks:
+    ``x_s + W2_s gelu(W1_s LN_s(x_s))``. Input/output: (batch, frames, S, d)."""
+
+    def __init__(self, hidden: int, dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = int(hidden)
+        self.dropout = float(dropout)
+
+    def build(self, input_shape):
+        s, d = int(input_shape[2]), int(input_shape[3])
+        self.gamma = self.add_weight(name="gamma", shape=(s, d), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(s, d), initializer="zeros")
+        self.w_1 = self.add_weight(name="w_1", shape=(s, d, self.hidden), initializer="glorot_uniform")
+        self.b_1 = self.add_weight(name="b_1", shape=(s, self.hidden), initializer="zeros")
+        self.w_2 = self.add_weight(name="w_2", shape=(s, self.hidden, d), initializer="glorot_uniform")
+        self.b_2 = self.add_weight(name="b_2", shape=(s, d), initializer="zeros")
+        self.drop = keras.layers.Dropout(self.dropout)
+
+    def call(self, x, training=None):
+        h = _stem_layer_norm(x, self.gamma, self.beta)
+        h = ops.gelu(ops.einsum("btsd,sde->btse", h, self.w_1) + self.b_1)
+        h = ops.einsum("btsd,sde->btse", h, self.w_2) + self.b_2
+        return x + self.drop(h, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "hidden": self.hidden, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class StemUnembed(keras.layers.Layer):
+    """Per-stem final layer norm and linear map from tokens back to bins.
+
+    Input: (batch, frames, S, d). Output: (batch, frames, S, n_bins * ch)
+    logits (``n_bins`` bins of ``n_channels`` channels, channel fastest), padded
+    with the constant ``pad_value`` up to ``total_bins`` bins (the bass stack
+    covers only the low bins).
+    """
+
+    def __init__(self, n_bins: int, n_channels: int = 2, total_bins: int | None = None,
+                 pad_value: float = -30.0, **kwargs):
+        super().__init__(**kwargs)
+        self.n_bins = int(n_bins)
+        self.n_channels = int(n_channels)
+        self.total_bins = int(total_bins) if total_bins is not None else self.n_bins
+        self.pad_value = float(pad_value)
+
+    def build(self, input_shape):
+        s, d = int(input_shape[2]), int(input_shape[3])
+        f = self.n_bins * self.n_channels
+        self.gamma = self.add_weight(name="gamma", shape=(s, d), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(s, d), initializer="zeros")
+        self.kernel = self.add_weight(name="kernel", shape=(s, d, f), initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(s, f), initializer="zeros")
+
+    def call(self, x):
+        h = _stem_layer_norm(x, self.gamma, self.beta)
+        h = ops.einsum("btsd,sdf->btsf", h, self.kernel) + self.bias
+        pad = (self.total_bins - self.n_bins) * self.n_channels
+        if pad:
+            h = ops.pad(h, ((0, 0), (0, 0), (0, 0), (0, pad)), constant_values=self.pad_value)
+        return h
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:3], self.total_bins * self.n_channels)
+
+    def get_config(self):
+        return {**super().get_config(), "n_bins": self.n_bins, "n_channels": self.n_channels,
+                "total_bins": self.total_bins, "pad_value": self.pad_value}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class StemsToChannels(keras.layers.Layer):
+    """(batch, frames, S, bins * ch) -> frames-major (batch, frames, bins, S * ch),
+    stem-major channels (stem 0 ch 0, stem 0 ch 1, stem 1 ch 0, ...)."""
+
+    def __init__(self, n_bins: int, n_channels: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.n_bins = int(n_bins)
+        self.n_channels = int(n_channels)
+
+    def call(self, x):
+        t, s = x.shape[1], x.shape[2]
+        h = ops.reshape(x, (-1, t, s, self.n_bins, self.n_channels))
+        h = ops.transpose(h, (0, 1, 3, 2, 4))
+        return ops.reshape(h, (-1, t, self.n_bins, s * self.n_channels))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.n_bins, input_shape[2] * self.n_channels)
+
+    def get_config(self):
+        return {**super().get_config(), "n_bins": self.n_bins, "n_channels": self.n_channels}
