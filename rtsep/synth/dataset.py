@@ -1,0 +1,229 @@
+"""A whole synthetic dataset: N songs in the MUSDB18-HQ layout, plus a manifest.
+
+Layout written under ``out_dir``::
+
+    manifest.json
+    synth-SEED-00000/{vocals,drums,bass,other,mixture}.wav   (44.1 kHz, stereo, 16-bit)
+    synth-SEED-00001/...
+
+Song ``i`` depends only on ``(seed, i, seconds)``, so ``workers`` never changes
+the audio. Each track is written into a hidden temporary folder that is renamed
+when complete; a folder that already exists complete is kept (re-running a
+command resumes it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from rtsep import __version__
+from rtsep.constants import SAMPLE_RATE, STEMS
+from rtsep.errors import ConfigError, DatasetError
+from rtsep.synth.arrangement import MAX_SECONDS, MIN_SECONDS, compose_song, song_name
+from rtsep.synth.resources import Resources, find_resources
+from rtsep.synth.song import render_song_int16
+
+MANIFEST = "manifest.json"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+FILES = STEMS + ("mixture",)
+MAX_TRACKS = 1_000_000
+
+
+def _check_int(name: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return int(value)
+
+
+def check_args(tracks, seconds, seed, workers) -> tuple[int, float, int, int]:
+    """Validate dataset arguments; raise :class:`ConfigError` with what to do."""
+    tracks = _check_int("--tracks", tracks, 1, MAX_TRACKS)
+    seed = _check_int("--seed", seed, 0, 2 ** 63 - 1)
+    workers = _check_int("--workers", workers, 1, 256)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(seconds) or not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise ConfigError(f"--seconds must be between {MIN_SECONDS:g} and {MAX_SECONDS:g}, got {seconds!r}")
+    return tracks, float(seconds), seed, workers
+
+
+def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
+    """Create ``out_dir`` if needed and check it is a writable folder."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise DatasetError(f"output path {path} exists and is not a folder; choose another --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".rtsep-write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DatasetError(f"cannot write to output folder {path}: {exc.strerror or exc}; "
+                           "choose a writable --out") from exc
+    return path
+
+
+def track_complete(folder: Path) -> bool:
+    """True if ``folder`` holds all five files of a track."""
+    return all((folder / f"{name}.wav").is_file() for name in FILES)
+
+
+def write_track(out_dir: Path, name: str, audio: dict[str, np.ndarray]) -> Path:
+    """Write a track's five int16 (n, 2) arrays atomically (temp folder, then rename).
+
+    Returns the final folder.
+    """
+    final = out_dir / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out_dir))
+    try:
+        for key in FILES:
+            sf.write(tmp / f"{key}.wav", audio[key], SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+        if final.exists():  # an incomplete leftover of an interrupted run
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _render_and_write(out_dir: str, seed: int, index: int, seconds: float,
+                      resources: Resources) -> dict:
+    """Worker task: render song ``index`` and write it. Returns its manifest entry."""
+    t0 = time.perf_counter()
+    song, audio = render_song_int16(seed, index, seconds, resources=resources)
+    write_track(Path(out_dir), song.name, audio)
+    entry = song.manifest()
+    entry["render_s"] = round(time.perf_counter() - t0, 3)
+    entry["peak_dbfs"] = round(float(20 * np.log10(max(np.abs(audio["mixture"]).max(), 1) / 32768)), 2)
+    return entry
+
+
+def _write_manifest(out_dir: Path, header: dict, entries: dict[str, dict]) -> None:
+    path = out_dir / MANIFEST
+    existing: dict[str, dict] = {}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+            existing = {t["name"]: t for t in old.get("tracks", []) if isinstance(t, dict) and "name" in t}
+        except (OSError, ValueError):
+            existing = {}
+    existing.update(entries)
+    doc = dict(header)
+    doc["tracks"] = [existing[k] for k in sorted(existing)]
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=out_dir)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(doc, fh, indent=1)
+        fh.write("\n")
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+    os.replace(tmp, path)
+
+
+def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 30.0, seed: int = 0,
+                     workers: int = 1, progress: bool = True) -> dict:
+    """Write ``tracks`` synthetic songs into ``out_dir`` (see the module docstring).
+
+    Parameters
+    ----------
+    out_dir : output folder (created if missing)
+    tracks : number of songs (>= 1)
+    seconds : length of each song (2 .. 900 s)
+    seed : run seed (>= 0); song i depends only on (seed, i, seconds)
+    workers : processes rendering in parallel (>= 1); does not change the output
+    progress : show a rich progress bar on stderr
+
+    Returns
+    -------
+    dict : the manifest written to ``out_dir/manifest.json``
+    """
+    tracks, seconds, seed, workers = check_args(tracks, seconds, seed, workers)
+    resources = find_resources()
+    out = prepare_out_dir(out_dir)
+    header = {"generator": "rtsep synth", "rtsep_version": __version__, "seed": seed,
+              "seconds": seconds, "sample_rate": SAMPLE_RATE, "stems": list(STEMS),
+              "resources": resources.to_dict()}
+    entries: dict[str, dict] = {}
+    todo = []
+    for i in range(tracks):
+        name = song_name(seed, i)
+        if track_complete(out / name):
+            entry = compose_song(seed, i, seconds).manifest()
+            entry["reused"] = True
+            entries[name] = entry
+        else:
+            todo.append(i)
+    t_start = time.perf_counter()
+    bar = _progress(progress, tracks, len(entries))
+    try:
+        if workers == 1 or len(todo) <= 1:
+            for i in todo:
+                entry = _render_and_write(str(out), seed, i, seconds, resources)
+                entries[entry["name"]] = entry
+                bar.advance()
+        else:
+            ctx = get_context("spawn")  # no fork of a threaded parent (rich refreshes in a thread)
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+                pending = {pool.submit(_render_and_write, str(out), seed, i, seconds, resources)
+                           for i in todo}
+                try:
+                    while pending:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            entry = fut.result()
+                            entries[entry["name"]] = entry
+                            bar.advance()
+                except BaseException:
+                    for fut in pending:
+                        fut.cancel()
+                    raise
+    finally:
+        bar.close()
+        if entries:
+            header["wall_s"] = round(time.perf_counter() - t_start, 2)
+            _write_manifest(out, header, entries)
+    return json.loads((out / MANIFEST).read_text())
+
+
+class _progress:
+    """A rich progress bar (or nothing)."""
+
+    def __init__(self, enabled: bool, total: int, done: int):
+        self._p = None
+        if enabled:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.console import Console
+
+            console = Console(stderr=True)
+            # outside a terminal (CI, pipes) draw only at start/stop: short logs
+            self._p = Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(),
+                               TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                               auto_refresh=console.is_terminal, transient=False)
+            self._p.start()
+            self._task = self._p.add_task("songs", total=total, completed=done)
+
+    def advance(self) -> None:
+        if self._p is not None:
+            self._p.advance(self._task)
+
+    def close(self) -> None:
+        if self._p is not None:
+            self._p.stop()

@@ -1,0 +1,166 @@
+"""Mixing: part levels and inserts, stem buses, the shared room, the master bus.
+
+The master bus keeps the stems an exact decomposition of the mixture: its
+compressor computes ONE gain curve from the mixture and applies it to every
+stem, and the final peak normalisation scales every stem by the same factor.
+Stems are then rounded to the 16-bit grid, and the mixture is their integer sum,
+so ``mixture == vocals + drums + bass + other`` holds exactly in the files.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import signal
+
+from rtsep.constants import SAMPLE_RATE, STEMS
+from rtsep.synth import effects
+from rtsep.synth.arrangement import PartFx, Song
+
+REFERENCE_RMS_DB = -20.0
+FULL_SCALE = 32768
+BACKING_FX = PartFx(hpf_hz=180.0, lpf_hz=9000.0, comp_ratio=3.0, tilt_db=-1.0)
+"""Backing and double vocals: thinner and more distant than the lead."""
+
+
+def active_rms(x: np.ndarray, *, frame: int = 2048, floor_db: float = 40.0) -> float:
+    """RMS over the frames within ``floor_db`` of the loudest (ignores rests).
+
+    x : float (n,) or (n, c)
+    """
+    x2 = np.asarray(x, dtype=np.float64)
+    if x2.ndim == 2:
+        x2 = x2.mean(axis=1) if x2.shape[1] else x2[:, 0]
+    n = len(x2) // frame
+    if n == 0:
+        return float(np.sqrt(np.mean(x2 ** 2))) if len(x2) else 0.0
+    e = np.mean(x2[: n * frame].reshape(n, frame) ** 2, axis=1)
+    if e.max() <= 0:
+        return 0.0
+    keep = e > e.max() * 10 ** (-floor_db / 10)
+    return float(np.sqrt(e[keep].mean()))
+
+
+def normalise(x: np.ndarray, rms_db: float = REFERENCE_RMS_DB) -> np.ndarray:
+    """Scale so the active RMS is ``rms_db`` dBFS (silence stays silence)."""
+    r = active_rms(x)
+    if r <= 1e-9:
+        return x
+    return (x * np.float32(10 ** (rms_db / 20) / r)).astype(np.float32)
+
+
+def db(v: float) -> np.float32:
+    return np.float32(10 ** (v / 20))
+
+
+def master_gain(mix: np.ndarray, *, threshold_db: float, ratio: float, release_s: float) -> np.ndarray:
+    """A linked compressor's gain curve computed from the mixture.
+
+    The threshold is relative to the 95th percentile of the 10 ms RMS envelope.
+
+    mix : float32 (n, 2) -> float32 (n,) linear gain <= 1
+    """
+    if ratio <= 1.0:
+        return np.ones(len(mix), dtype=np.float32)
+    p = np.max(mix.astype(np.float64) ** 2, axis=1)
+    a = np.exp(-1.0 / (0.01 * SAMPLE_RATE))
+    env = np.sqrt(np.maximum(signal.lfilter([1 - a], [1, -a], p), 1e-20))
+    ref = np.percentile(env, 95)
+    over_db = 20 * np.log10(env / (ref * 10 ** (threshold_db / 20)))
+    gr_db = np.minimum(0.0, over_db * (1.0 / ratio - 1.0))
+    r = np.exp(-1.0 / (release_s * SAMPLE_RATE))
+    gr_db = signal.lfilter([1 - r], [1, -r], gr_db)
+    return (10 ** (gr_db / 20)).astype(np.float32)
+
+
+def to_grid(stems: dict[str, np.ndarray], peak_dbfs: float) -> dict[str, np.ndarray]:
+    """Scale all stems by one factor so no stem and not the mixture peaks above
+    ``peak_dbfs``, round them to 16-bit values, and sum them into the mixture.
+
+    Returns
+    -------
+    dict stem -> int16 (n, 2), plus "mixture" int16 (n, 2) == the integer sum
+    """
+    mix = sum(stems[s].astype(np.float64) for s in STEMS)
+    peak = max([float(np.abs(mix).max())] + [float(np.abs(stems[s]).max()) for s in STEMS])
+    scale = 10 ** (peak_dbfs / 20) / peak if peak > 0 else 1.0
+    out = {}
+    total = np.zeros(mix.shape, dtype=np.int32)
+    for s in STEMS:
+        q = np.round(stems[s].astype(np.float64) * scale * FULL_SCALE)
+        q = np.clip(q, -FULL_SCALE + 1, FULL_SCALE - 1).astype(np.int32)
+        total += q
+        out[s] = q.astype(np.int16)
+    if np.abs(total).max() >= FULL_SCALE:  # cannot happen below -0.1 dBFS; be explicit
+        raise AssertionError("mixture beyond full scale after rounding")
+    out["mixture"] = total.astype(np.int16)
+    return out
+
+
+def mix_song(song: Song, gm: dict[str, np.ndarray], sampled_drums: np.ndarray,
+             loop: np.ndarray, voices: dict[str, np.ndarray],
+             rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Mix the rendered sources of a song into its stems.
+
+    Parameters
+    ----------
+    gm : part name -> float32 (n, 2) (FluidSynth output)
+    sampled_drums, loop : float32 (n, 2)
+    voices : vocal line name -> float32 (n,) mono
+
+    Returns
+    -------
+    dict stem -> int16 (n, 2) and "mixture" (see :func:`to_grid`)
+    """
+    n = song.n_samples
+    stems = {s: np.zeros((n, 2), dtype=np.float32) for s in STEMS}
+    # --- instruments
+    for part in song.parts:
+        x = gm.get(part.name)
+        if x is None:
+            continue
+        if part.stem == "drums":
+            stems["drums"] += x  # the kit's own balance; bus processing below
+            continue
+        x = normalise(x)
+        x = effects.process(effects.part_chain(part.fx), x)
+        if part.fx.haas_s > 0:
+            x = effects.haas(x, part.fx.haas_s, int(np.sign(part.pan) or 1))
+        x = effects.pan_stereo(x, part.pan) * db(part.gain_db)
+        stems[part.stem] += x
+    # --- drums: GM kit + recorded one-shots (levels matched), loop on top
+    stems["drums"] += sampled_drums
+    kit_rms = active_rms(stems["drums"])
+    if song.kit.loop is not None and np.any(loop):
+        lr = active_rms(loop)
+        if lr > 0:
+            target = kit_rms if kit_rms > 0 else 10 ** (REFERENCE_RMS_DB / 20)
+            stems["drums"] += loop * np.float32(target / lr) * db(song.kit.loop.gain_db)
+    stems["drums"] = effects.process(effects.drum_bus(rng), normalise(stems["drums"]))
+    # --- vocals
+    chain = effects.vocal_chain(rng, song.mix.vocal_delay_s, song.mix.vocal_delay_mix)
+    for line in song.vocal_lines:
+        y = voices.get(line.name)
+        if y is None:
+            continue
+        y = normalise(y.astype(np.float32))
+        xs = effects.pan_stereo(y, line.pan) * db(line.gain_db)
+        if line.name != "lead":
+            xs = effects.process(effects.part_chain(BACKING_FX), xs)
+        stems["vocals"] += xs
+    stems["vocals"] = effects.process(chain, stems["vocals"])
+    # --- stem levels and the shared room
+    ir = effects.make_ir(rng, song.mix.reverb_rt60_s, song.mix.reverb_predelay_s)
+    for s in STEMS:
+        x = normalise(stems[s]) * db(song.mix.stem_gain_db[s])
+        send = song.mix.reverb_send_db[s]
+        if send > -60 and np.any(x):
+            x = x + effects.reverb(x, ir) * db(send)
+        stems[s] = x.astype(np.float32)
+    # --- master bus: one gain curve for every stem
+    mix = sum(stems[s] for s in STEMS)
+    g = master_gain(mix, threshold_db=song.mix.master_threshold_db, ratio=song.mix.master_ratio,
+                    release_s=song.mix.master_release_s)
+    for s in STEMS:
+        stems[s] = stems[s] * g[:, None]
+    return to_grid(stems, song.mix.peak_dbfs)
+

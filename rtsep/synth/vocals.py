@@ -1,0 +1,397 @@
+"""The singer: espeak-ng words re-sung to the melody with the WORLD vocoder (pyworld).
+
+For each song, every word the singer needs is spoken ONCE by espeak-ng (one call,
+words separated by pauses), cut apart at the pauses and analysed with WORLD into
+a spectral envelope, an aperiodicity and a voicing track (5 ms frames, 22,050 Hz,
+espeak-ng's rate). Each sung syllable is then assembled from its word's frames:
+the onset consonants at natural speed just before the note, the vowel nucleus
+stretched over the note, the coda consonants at the note's end. A new pitch
+track (the melody with portamento, scoops, delayed vibrato, drift and jitter),
+loudness shaping, a formant shift (the singer's size), breathiness and breaths
+are applied, and WORLD synthesises the line. The result is resampled to 44.1 kHz
+and given a little "air" above 11 kHz, which espeak-ng's 22 kHz output lacks.
+
+Everything is deterministic: espeak-ng and WORLD are, and all randomness comes
+from the song's generator.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pyworld as pw
+import soundfile as sf
+import soxr
+from scipy import signal
+
+from rtsep.constants import SAMPLE_RATE
+from rtsep.errors import RtsepError
+from rtsep.synth.arrangement import Singer, VocalLine, VocalNote
+from rtsep.synth.resources import Resources
+
+VOICE_SR = 22050
+FRAME_S = 0.005
+PAUSE_MS = 350
+MAX_ONSET_S = 0.16
+MAX_CODA_S = 0.16
+
+
+class VocalError(RtsepError):
+    """espeak-ng failed or produced unusable audio."""
+
+
+@dataclass
+class WordFrames:
+    """WORLD analysis of one spoken word.
+
+    sp, ap : float64 (n_frames, n_bins) envelope (power) and aperiodicity
+    voiced : bool (n_frames,)
+    nucleus : (start, end) frame range of the vowel
+    """
+
+    sp: np.ndarray
+    ap: np.ndarray
+    voiced: np.ndarray
+    nucleus: tuple[int, int]
+
+
+def speak_words(words: list[str], singer: Singer, resources: Resources, workdir: str) -> np.ndarray:
+    """espeak-ng speaks ``words`` separated by pauses.
+
+    Returns
+    -------
+    np.ndarray, float64 (n,) at 22,050 Hz
+    """
+    brk = f'<break time="{PAUSE_MS}ms"/>'
+    ssml = "<speak>" + brk + brk.join(escape(w) + "." for w in words) + brk + "</speak>"
+    path = os.path.join(workdir, "words.wav")
+    cmd = [resources.espeak, "-v", singer.voice, "-s", str(singer.speed_wpm), "-p",
+           str(singer.espeak_pitch), "-m", "-w", path, ssml]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise VocalError(f"espeak-ng could not run ({exc})") from exc
+    if proc.returncode != 0 or not os.path.exists(path):
+        raise VocalError(f"espeak-ng failed (exit {proc.returncode}) for voice {singer.voice!r}: "
+                         f"{proc.stderr.strip()[-300:]}")
+    x, sr = sf.read(path, dtype="float64")
+    if x.ndim > 1:
+        x = x.mean(axis=1)
+    if sr != VOICE_SR:
+        x = soxr.resample(x, sr, VOICE_SR)
+    return np.ascontiguousarray(x)
+
+
+def split_words(x: np.ndarray, n_words: int) -> list[tuple[int, int]]:
+    """Cut espeak-ng's output at its ``n_words + 1`` longest silences.
+
+    Returns
+    -------
+    list of (start, end) sample ranges, one per word
+    """
+    hop = int(VOICE_SR * FRAME_S)
+    n = len(x) // hop
+    frames = x[: n * hop].reshape(n, hop)
+    db = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+    loud = db > (db.max() - 55.0)
+    # runs of silent frames
+    runs = []
+    i = 0
+    while i < n:
+        if not loud[i]:
+            j = i
+            while j < n and not loud[j]:
+                j += 1
+            runs.append((j - i, i, j))
+            i = j
+        else:
+            i += 1
+    # leading/trailing silence are runs too; keep the longest n_words-1 inner runs
+    inner = [r for r in runs if r[1] > 0 and r[2] < n]
+    inner.sort(reverse=True)
+    cuts = sorted(inner[: max(0, n_words - 1)], key=lambda r: r[1])
+    bounds = []
+    first = int(np.argmax(loud))
+    last = n - int(np.argmax(loud[::-1]))
+    starts = [first] + [c[2] for c in cuts]
+    ends = [c[1] for c in cuts] + [last]
+    for a, b in zip(starts, ends):
+        bounds.append((max(0, a - 2) * hop, min(n, b + 2) * hop))
+    if len(bounds) != n_words:
+        raise VocalError(f"could not split espeak-ng output into {n_words} words")
+    return bounds
+
+
+def analyse_words(words: list[str], singer: Singer, resources: Resources,
+                  workdir: str) -> dict[str, WordFrames]:
+    """WORLD analysis of every word (see the module docstring)."""
+    x = speak_words(words, singer, resources, workdir)
+    bounds = split_words(x, len(words))
+    out = {}
+    for word, (a, b) in zip(words, bounds):
+        seg = np.ascontiguousarray(x[a:b])
+        f0, t = pw.dio(seg, VOICE_SR, f0_floor=60.0, f0_ceil=500.0, frame_period=FRAME_S * 1000)
+        f0 = pw.stonemask(seg, f0, t, VOICE_SR)
+        sp = pw.cheaptrick(seg, f0, t, VOICE_SR)
+        ap = pw.d4c(seg, f0, t, VOICE_SR)
+        voiced = f0 > 0
+        energy = 10 * np.log10(sp[:, 3:190].sum(axis=1) + 1e-20)  # ~60 Hz..4 kHz
+        strong = voiced & (energy > energy.max() - 14.0)
+        best = (0, int(np.argmax(energy)), int(np.argmax(energy)) + 1)
+        i = 0
+        while i < len(strong):
+            if strong[i]:
+                j = i
+                while j < len(strong) and strong[j]:
+                    j += 1
+                if j - i > best[0]:
+                    best = (j - i, i, j)
+                i = j
+            else:
+                i += 1
+        # trim quiet frames at the edges
+        keep = np.nonzero(energy > energy.max() - 50.0)[0]
+        lo, hi = int(keep[0]), int(keep[-1]) + 1
+        nuc = (max(best[1], lo) - lo, min(best[2], hi) - lo)
+        if nuc[1] <= nuc[0]:
+            nuc = (nuc[0], nuc[0] + 1)
+        out[word] = WordFrames(sp=sp[lo:hi], ap=ap[lo:hi], voiced=voiced[lo:hi], nucleus=nuc)
+    return out
+
+
+@dataclass
+class _Syllable:
+    word: str
+    start: int  # frame of the note onset (vowel start)
+    end: int  # frame of the note end
+    loudness: float
+    phrase_start: bool
+
+
+def _syllables(notes: tuple[VocalNote, ...]) -> list[_Syllable]:
+    out: list[_Syllable] = []
+    for n in notes:
+        s = int(round(n.start_s / FRAME_S))
+        e = int(round((n.start_s + n.dur_s) / FRAME_S))
+        if n.word == "" and out:
+            out[-1].end = max(out[-1].end, e)
+            continue
+        out.append(_Syllable(n.word or "ah", s, max(e, s + 4), n.loudness, n.phrase_start))
+    return out
+
+
+def _vowel_map(n_src: int, n_out: int) -> np.ndarray:
+    """Fractional source frames for a vowel of ``n_src`` frames sung over ``n_out``."""
+    if n_out <= 0:
+        return np.zeros(0)
+    if n_out <= n_src or n_src < 4:
+        return np.linspace(0, n_src - 1, n_out)
+    head = int(0.15 * n_src)
+    tail = int(0.5 * n_src)
+    mid_out = n_out - head - tail
+    return np.concatenate([
+        np.arange(head, dtype=np.float64),
+        np.linspace(head, n_src - tail, mid_out, endpoint=False),
+        np.linspace(n_src - tail, n_src - 1, tail),
+    ])
+
+
+def _interp_frames(arr: np.ndarray, pos: np.ndarray, log: bool) -> np.ndarray:
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, len(arr) - 1)
+    w = (pos - i0)[:, None]
+    if log:
+        return np.exp((1 - w) * np.log(arr[i0]) + w * np.log(arr[i1]))
+    return (1 - w) * arr[i0] + w * arr[i1]
+
+
+def _smooth_noise(rng: np.random.Generator, n: int, period_frames: int) -> np.ndarray:
+    """Smooth random curve, unit standard deviation, changing every ~period frames."""
+    k = n // period_frames + 3
+    knots = rng.normal(0.0, 1.0, k)
+    return np.interp(np.arange(n) / period_frames, np.arange(k), knots)
+
+
+def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
+              n_frames: int, rng: np.random.Generator, *, breaths: bool) -> np.ndarray:
+    """Synthesise one vocal line.
+
+    Returns
+    -------
+    np.ndarray, float64 (n_frames * 110,) at 22,050 Hz
+    """
+    any_word = next(iter(words.values()))
+    n_bins = any_word.sp.shape[1]
+    floor = 1e-12
+    sp = np.full((n_frames, n_bins), floor)
+    ap = np.ones((n_frames, n_bins))
+    voiced = np.zeros(n_frames, dtype=bool)
+    gain_db = np.full(n_frames, -60.0)
+    sylls = [s for s in _syllables(line.notes) if s.start < n_frames]
+    max_on = int(MAX_ONSET_S / FRAME_S)
+    max_co = int(MAX_CODA_S / FRAME_S)
+    for i, syl in enumerate(sylls):
+        wf = words[syl.word]
+        a, b = wf.nucleus
+        on_src, co_src = a, len(wf.sp) - b
+        on = min(on_src, max_on)
+        co = min(co_src, max_co)
+        nxt = sylls[i + 1] if i + 1 < len(sylls) else None
+        end = syl.end
+        if nxt is not None:
+            nwf = words[nxt.word]
+            next_on = min(nwf.nucleus[0], max_on)
+            limit = nxt.start - next_on
+            if end + 0 > limit:  # legato: the next onset takes time from this note
+                end = limit
+        vowel_min = max(4, int(0.35 * (syl.end - syl.start)))
+        if end - co - syl.start < vowel_min:
+            co = max(0, end - syl.start - vowel_min)
+        v0 = syl.start
+        v1 = max(v0 + 2, end - co)
+        # onset
+        o0 = max(0, v0 - on)
+        if on > 0 and v0 > o0:
+            pos = np.linspace(a - on, a - 1e-6, v0 - o0) if on_src else np.zeros(0)
+            pos = np.clip(pos, 0, len(wf.sp) - 1)
+            sl = slice(o0, v0)
+            sp[sl] = _interp_frames(wf.sp, pos, True)
+            ap[sl] = _interp_frames(wf.ap, pos, False)
+            voiced[sl] = wf.voiced[np.round(pos).astype(int)]
+            gain_db[sl] = 20 * np.log10(syl.loudness)
+        # vowel
+        v1c = min(v1, n_frames)
+        if v1c > v0:
+            pos = a + _vowel_map(b - a, v1 - v0)[: v1c - v0]
+            sl = slice(v0, v1c)
+            sp[sl] = _interp_frames(wf.sp, pos, True)
+            ap[sl] = _interp_frames(wf.ap, pos, False)
+            voiced[sl] = True
+            t = np.arange(v1c - v0) * FRAME_S
+            swell = 1.5 * np.minimum(t / 0.6, 1.0) if (v1 - v0) * FRAME_S > 0.5 else 0.0
+            gain_db[sl] = 20 * np.log10(syl.loudness) + swell
+        # coda
+        c1 = min(v1 + co, n_frames)
+        if co > 0 and c1 > v1:
+            pos = np.clip(np.linspace(b, len(wf.sp) - 1, co)[: c1 - v1], 0, len(wf.sp) - 1)
+            sl = slice(v1, c1)
+            sp[sl] = _interp_frames(wf.sp, pos, True)
+            ap[sl] = _interp_frames(wf.ap, pos, False)
+            voiced[sl] = wf.voiced[np.round(pos).astype(int)]
+            gain_db[sl] = 20 * np.log10(syl.loudness)
+        # a breath before a phrase that follows a rest
+        prev_end = sylls[i - 1].end if i > 0 else -10_000
+        if breaths and syl.phrase_start and o0 - prev_end > int(0.45 / FRAME_S):
+            length = int(rng.uniform(0.22, 0.4) / FRAME_S)
+            b1 = o0 - int(0.04 / FRAME_S)
+            b0 = max(0, b1 - length, prev_end + 10)
+            if b1 - b0 > 10:
+                env = np.sin(np.linspace(0, np.pi, b1 - b0)) ** 1.5
+                mid = wf.sp[(a + b) // 2]
+                tilt = np.linspace(0.3, 3.0, n_bins) ** 2
+                level = 10 ** (rng.uniform(-32, -22) / 10)
+                sp[b0:b1] = np.maximum(floor, mid[None, :] * tilt[None, :] * level * env[:, None] ** 2)
+                ap[b0:b1] = 1.0
+                voiced[b0:b1] = False
+                gain_db[b0:b1] = 0.0
+    # ---- pitch track (cents relative to MIDI 0)
+    target = np.full(n_frames, np.nan)
+    for n in line.notes:
+        s = int(round(n.start_s / FRAME_S))
+        e = int(round((n.start_s + n.dur_s) / FRAME_S))
+        target[max(0, s - 2): max(0, min(e, n_frames))] = 100.0 * n.pitch
+    idx = np.where(~np.isnan(target), np.arange(n_frames), 0)
+    np.maximum.accumulate(idx, out=idx)
+    target = target[idx]
+    target[np.isnan(target)] = 100.0 * (line.notes[0].pitch if line.notes else 60)
+    port = max(2, int(singer.portamento_s / FRAME_S))
+    kernel = np.hanning(port + 2)[1:-1]
+    kernel /= kernel.sum()
+    shift = int(0.3 * port)
+    padded = np.concatenate([np.full(port, target[0]), target, np.full(port, target[-1])])
+    smooth = np.convolve(padded, kernel, mode="same")[port - shift: port - shift + n_frames]
+    cents = smooth + line.detune_cents
+    t_all = np.arange(n_frames) * FRAME_S
+    for n in line.notes:
+        s = int(round(n.start_s / FRAME_S))
+        e = min(n_frames, int(round((n.start_s + n.dur_s) / FRAME_S)))
+        if e <= s:
+            continue
+        tt = t_all[s:e] - n.start_s
+        if n.phrase_start and rng.random() < singer.scoop_prob:
+            cents[s:e] -= rng.uniform(40, 160) * np.exp(-tt / rng.uniform(0.03, 0.08))
+        if n.dur_s > 0.3:
+            rate = singer.vibrato_hz * rng.uniform(0.94, 1.06)
+            ramp = np.clip((tt - singer.vibrato_delay_s) / 0.3, 0.0, 1.0)
+            depth = singer.vibrato_cents * rng.uniform(0.7, 1.2)
+            cents[s:e] += depth * ramp * np.sin(2 * np.pi * rate * tt)
+            gain_db[s:e] += 0.8 * ramp * np.sin(2 * np.pi * rate * tt + 0.5)
+    cents += singer.drift_cents * _smooth_noise(rng, n_frames, 60)
+    cents += 4.0 * _smooth_noise(rng, n_frames, 3)
+    f0 = np.where(voiced, 440.0 * 2 ** ((cents / 100.0 - 69.0) / 12.0), 0.0)
+    # ---- timbre: formants, breathiness, loudness
+    alpha = singer.formant_shift + line.formant_offset
+    src = np.arange(n_bins) / alpha
+    i0 = np.clip(np.floor(src).astype(np.int64), 0, n_bins - 1)
+    i1 = np.clip(i0 + 1, 0, n_bins - 1)
+    w = np.clip(src - np.floor(src), 0.0, 1.0)
+    sp = np.exp((1 - w) * np.log(sp[:, i0]) + w * np.log(sp[:, i1]))
+    ap = (1 - w) * ap[:, i0] + w * ap[:, i1]
+    breath = singer.breathiness * np.linspace(0.2, 1.0, n_bins) ** 0.5
+    ap = np.where(voiced[:, None], ap + (1.0 - ap) * breath[None, :], ap)
+    gain = 10 ** (signal.lfilter([0.3], [1, -0.7], gain_db) / 10.0)  # power gain, smoothed
+    sp = np.maximum(sp * gain[:, None], floor)
+    y = pw.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp),
+                      np.ascontiguousarray(np.clip(ap, 0.0, 1.0)), VOICE_SR, FRAME_S * 1000)
+    return y
+
+
+def add_air(y: np.ndarray, rng: np.random.Generator, level_db: float) -> np.ndarray:
+    """Noise above 10 kHz that follows the 4-10 kHz envelope (sibilants, breath).
+
+    y : float32 (n,) at 44.1 kHz -> float32 (n,)
+    """
+    sos_band = signal.butter(4, [4000, 10000], btype="bandpass", fs=SAMPLE_RATE, output="sos")
+    sos_env = signal.butter(2, 40, fs=SAMPLE_RATE, output="sos")
+    sos_hi = signal.butter(6, 10500, btype="highpass", fs=SAMPLE_RATE, output="sos")
+    env = signal.sosfilt(sos_env, np.abs(signal.sosfilt(sos_band, y)))
+    noise = signal.sosfilt(sos_hi, rng.standard_normal(len(y)))
+    return (y + 10 ** (level_db / 20) * 3.0 * env * noise).astype(np.float32)
+
+
+def render_vocals(lines: tuple[VocalLine, ...], singer: Singer, seconds: float,
+                  resources: Resources, workdir: str,
+                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Sing every line.
+
+    Returns
+    -------
+    dict line name -> float32 (n_samples,) mono at 44.1 kHz
+    """
+    n = int(round(seconds * SAMPLE_RATE))
+    used = [ln for ln in lines if ln.notes]
+    if not used:
+        return {}
+    order: list[str] = []
+    for ln in used:
+        for note in ln.notes:
+            w = note.word or "ah"
+            if w not in order:
+                order.append(w)
+    if "ah" not in order:
+        order.append("ah")
+    words = analyse_words(order, singer, resources, workdir)
+    n_frames = int(np.ceil(seconds / FRAME_S)) + 1
+    out = {}
+    for ln in used:
+        y = sing_line(ln, singer, words, n_frames, rng, breaths=singer.breaths and ln.name == "lead")
+        y44 = soxr.resample(y, VOICE_SR, SAMPLE_RATE, quality="HQ")
+        y44 = np.asarray(y44[:n], dtype=np.float64)
+        if len(y44) < n:
+            y44 = np.pad(y44, (0, n - len(y44)))
+        out[ln.name] = add_air(y44, rng, float(rng.uniform(-30, -18)))
+    return out

@@ -1,0 +1,195 @@
+"""Tests of the synthetic song generator (``rtsep synth``, :mod:`rtsep.synth`).
+
+They render real songs with the real tools (FluidSynth, espeak-ng, WORLD,
+sonic-pi samples), kept short (6-7 s) so the file runs in well under a minute
+on 2 cores. Without the Debian packages the tests are skipped with the reason;
+set ``RTSEP_REQUIRE_SYNTH=1`` (as CI does) to make that a failure instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rtsep.cli.main import main
+from rtsep.constants import SAMPLE_RATE, STEMS
+from rtsep.errors import EXIT_USAGE
+
+SEED = 5
+SECONDS = 7.0
+N_TRACKS = 3
+PEAK_LIMIT = 10 ** (-1 / 20)  # -1 dBFS, the loudest any song may peak
+WINDOW = SAMPLE_RATE  # per-second RMS windows
+
+
+def _need_tools():
+    from rtsep.synth.resources import MissingToolError, find_resources
+
+    try:
+        find_resources()
+    except MissingToolError as exc:
+        if os.environ.get("RTSEP_REQUIRE_SYNTH") == "1":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """Three 7-s songs written by the CLI with two workers."""
+    _need_tools()
+    out = tmp_path_factory.mktemp("synth") / "ds"
+    rc = main(["synth", "--out", str(out), "--tracks", str(N_TRACKS), "--seconds", str(SECONDS),
+               "--seed", str(SEED), "--workers", "2", "--quiet"])
+    assert rc == 0
+    return out
+
+
+def _read(folder: Path) -> dict[str, np.ndarray]:
+    return {k: sf.read(folder / f"{k}.wav", dtype="int16")[0] for k in STEMS + ("mixture",)}
+
+
+def _tracks(dataset: Path) -> list[Path]:
+    return sorted(p for p in dataset.iterdir() if p.is_dir())
+
+
+def _window_rms_db(x: np.ndarray) -> np.ndarray:
+    """Per-second RMS in dBFS of int16 (n, 2) audio."""
+    v = x.astype(np.float64) / 32768.0
+    n = len(v) // WINDOW
+    e = np.mean(v[: n * WINDOW].reshape(n, WINDOW, 2) ** 2, axis=(1, 2))
+    return 10 * np.log10(e + 1e-20)
+
+
+def test_cli_writes_musdb_layout_and_manifest(dataset):
+    tracks = _tracks(dataset)
+    assert [p.name for p in tracks] == [f"synth-{SEED}-{i:05d}" for i in range(N_TRACKS)]
+    for folder in tracks:
+        for name in STEMS + ("mixture",):
+            info = sf.info(folder / f"{name}.wav")
+            assert info.samplerate == SAMPLE_RATE and info.channels == 2
+            assert info.frames == round(SECONDS * SAMPLE_RATE)
+            assert info.subtype == "PCM_16"
+    # nothing half-written left behind
+    assert not [p for p in dataset.iterdir() if p.name.startswith(".")]
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["seed"] == SEED and manifest["seconds"] == SECONDS
+    assert [t["name"] for t in manifest["tracks"]] == [p.name for p in tracks]
+    for t in manifest["tracks"]:
+        assert 70 <= t["tempo_bpm"] <= 170
+        assert t["style"] and t["key"] and t["form"] and t["parts"]
+        assert t["vocals"]["words"], "every song has sung words"
+
+
+def test_mixture_is_exact_sum_of_stems(dataset):
+    for folder in _tracks(dataset):
+        a = _read(folder)
+        total = sum(a[s].astype(np.int32) for s in STEMS)
+        # tolerance: zero, in 16-bit integer units
+        assert np.array_equal(total, a["mixture"].astype(np.int32))
+
+
+def test_no_sample_beyond_full_scale(dataset):
+    for folder in _tracks(dataset):
+        for name, x in _read(folder).items():
+            peak = np.abs(x.astype(np.int32)).max() / 32768.0
+            # -1 dBFS plus 2 LSB of rounding
+            assert peak <= PEAK_LIMIT + 2 / 32768.0, (folder.name, name, peak)
+
+
+def test_every_stem_sounds_and_resting_sections_exist(dataset):
+    loud = {s: False for s in STEMS}
+    rests = []
+    for folder in _tracks(dataset):
+        a = _read(folder)
+        mix_db = _window_rms_db(a["mixture"])
+        for s in STEMS:
+            db = _window_rms_db(a[s])
+            if db.max() > -40.0:  # clearly audible somewhere
+                loud[s] = True
+            # a second where this stem rests (60 dB below its loudest second,
+            # reverb tails included) while the song plays on
+            rest = (db < db.max() - 60.0) & (mix_db > -45.0)
+            if rest.any():
+                rests.append((folder.name, s))
+    assert all(loud.values()), loud
+    assert rests, "no song has a section where a stem rests"
+
+
+def test_same_seed_same_audio_bit_for_bit(dataset):
+    from rtsep.synth import render_song
+
+    # rendered here, in this process, vs by a worker process of the CLI run
+    a = render_song(SEED, 1, SECONDS)
+    files = _read(_tracks(dataset)[1])
+    for k in STEMS + ("mixture",):
+        assert a[k].dtype == np.float32 and a[k].shape == (round(SECONDS * SAMPLE_RATE), 2)
+        assert np.array_equal((a[k] * 32768).astype(np.int16), files[k]), k
+    # exact sum in float32 too (every value is a multiple of 2**-15)
+    assert np.array_equal(a["vocals"] + a["drums"] + a["bass"] + a["other"], a["mixture"])
+
+
+def test_different_seeds_give_different_songs():
+    _need_tools()
+    from rtsep.synth import compose_song, render_song
+
+    a = render_song(11, 0, 6.0)["mixture"]
+    b = render_song(12, 0, 6.0)["mixture"]
+    corr = np.corrcoef(a[:, 0], b[:, 0])[0, 1]
+    assert abs(corr) < 0.3, corr
+    plans = [compose_song(seed, i, 30.0).manifest() for seed in range(3) for i in range(4)]
+    assert len({(p["style"], p["tempo_bpm"], p["key"]) for p in plans}) == len(plans)
+    tempos = [p["tempo_bpm"] for p in plans]
+    assert min(tempos) >= 70 and max(tempos) <= 170
+
+
+def test_rerun_reuses_complete_tracks(dataset):
+    before = {p: p.stat().st_mtime_ns for p in dataset.glob("*/mixture.wav")}
+    rc = main(["synth", "--out", str(dataset), "--tracks", str(N_TRACKS), "--seconds", str(SECONDS),
+               "--seed", str(SEED), "--quiet"])
+    assert rc == 0
+    assert before == {p: p.stat().st_mtime_ns for p in dataset.glob("*/mixture.wav")}
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert len(manifest["tracks"]) == N_TRACKS and all(t.get("reused") for t in manifest["tracks"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tracks", "-1"], "--tracks"),
+    (["--tracks", "0"], "--tracks"),
+    (["--seconds", "-5"], "--seconds"),
+    (["--seconds", "nan"], "--seconds"),
+    (["--seed", "-3"], "--seed"),
+    (["--workers", "0"], "--workers"),
+])
+def test_bad_arguments_exit_2(tmp_path, capsys, args, message):
+    rc = main(["synth", "--out", str(tmp_path / "o"), "--quiet", *args])
+    assert rc == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_unwritable_out_dir_exit_2(tmp_path, capsys):
+    _need_tools()
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    rc = main(["synth", "--out", str(blocker / "sub"), "--seconds", "3", "--quiet"])
+    assert rc == EXIT_USAGE
+    assert "output folder" in capsys.readouterr().err
+    rc = main(["synth", "--out", str(blocker), "--seconds", "3", "--quiet"])
+    assert rc == EXIT_USAGE
+
+
+@pytest.mark.parametrize("env, package", [
+    ("RTSEP_ESPEAK", "espeak-ng"), ("RTSEP_FLUIDSYNTH", "fluidsynth"),
+    ("RTSEP_SOUNDFONT", "fluid-soundfont-gm"), ("RTSEP_SONIC_PI_SAMPLES", "sonic-pi-samples"),
+])
+def test_missing_tool_exit_2(tmp_path, capsys, monkeypatch, env, package):
+    monkeypatch.setenv(env, str(tmp_path / "does-not-exist"))
+    rc = main(["synth", "--out", str(tmp_path / "o"), "--seconds", "3", "--quiet"])
+    assert rc == EXIT_USAGE
+    assert package in capsys.readouterr().err
