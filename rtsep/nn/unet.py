@@ -91,6 +91,8 @@ def build_unet(cfg: UNetConfig) -> keras.Model:
     Input ``mag``: (batch, 1024, 192, 2) float32 magnitudes.
     Output: (batch, 4, 1024, 192, 2) float32 stem estimates: a softmax over the
     four stems per (bin, frame, channel) times the input, so they sum to ``mag``.
+    Internally the U-Net works in the image layout (bins as rows) and its 8
+    output channels are ordered (channel, stem).
     """
     if cfg.output_stride != 1:
         raise ConfigError(f"the unet architecture needs output_stride 1, got {cfg.output_stride}")
