@@ -108,6 +108,9 @@ class Singer:
     speed_wpm: int
     espeak_pitch: int
     breaths: bool
+    hf_corner_hz: float
+    hf_slope_db_oct: float
+    hf_aperiodicity: float
 
 
 @dataclass(frozen=True)
@@ -447,6 +450,9 @@ def _singer(rng: np.random.Generator) -> Singer:
         speed_wpm=int(rng.integers(110, 160)),
         espeak_pitch=int(rng.integers(30, 70)),
         breaths=bool(rng.random() < 0.8),
+        hf_corner_hz=float(rng.uniform(3300, 4500)),
+        hf_slope_db_oct=float(rng.uniform(9, 20)),
+        hf_aperiodicity=float(rng.uniform(0.15, 0.7)),
     )
 
 

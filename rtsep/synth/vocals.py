@@ -333,21 +333,58 @@ def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
     cents += singer.drift_cents * _smooth_noise(rng, n_frames, 60)
     cents += 4.0 * _smooth_noise(rng, n_frames, 3)
     f0 = np.where(voiced, 440.0 * 2 ** ((cents / 100.0 - 69.0) / 12.0), 0.0)
-    # ---- timbre: formants, breathiness, loudness
+    # ---- timbre (formants, breathiness, loudness) and synthesis, per sung region
     alpha = singer.formant_shift + line.formant_offset
     src = np.arange(n_bins) / alpha
     i0 = np.clip(np.floor(src).astype(np.int64), 0, n_bins - 1)
     i1 = np.clip(i0 + 1, 0, n_bins - 1)
     w = np.clip(src - np.floor(src), 0.0, 1.0)
-    sp = np.exp((1 - w) * np.log(sp[:, i0]) + w * np.log(sp[:, i1]))
-    ap = (1 - w) * ap[:, i0] + w * ap[:, i1]
     breath = singer.breathiness * np.linspace(0.2, 1.0, n_bins) ** 0.5
-    ap = np.where(voiced[:, None], ap + (1.0 - ap) * breath[None, :], ap)
     gain = 10 ** (signal.lfilter([0.3], [1, -0.7], gain_db) / 10.0)  # power gain, smoothed
-    sp = np.maximum(sp * gain[:, None], floor)
-    y = pw.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp),
-                      np.ascontiguousarray(np.clip(ap, 0.0, 1.0)), VOICE_SR, FRAME_S * 1000)
+    hop = VOICE_SR * FRAME_S  # 110.25 samples per frame
+    y = np.zeros(int(np.ceil(n_frames * hop)) + 1)
+    # espeak-ng's voices have little above ~4 kHz, real singers do: extend the
+    # voiced envelope above a corner with a smooth roll-off, half-noisy
+    freqs = np.arange(n_bins) * VOICE_SR / (2 * (n_bins - 1))
+    corner = singer.hf_corner_hz
+    above = freqs > corner
+    ref_band = (freqs > corner - 1200) & (freqs <= corner)
+    tail_shape = np.where(above, 10 ** (-singer.hf_slope_db_oct * np.log2(np.maximum(freqs, 1) / corner) / 10), 0)
+    tail_ap = np.where(above, singer.hf_aperiodicity + (1 - singer.hf_aperiodicity) * np.clip((freqs - corner) / 8000, 0, 1), 1)
+    for r0, r1 in _regions((sp > floor * 10).any(axis=1), pad=20, bridge=100):
+        lsp = np.log(sp[r0:r1])
+        rsp = np.exp((1 - w) * lsp[:, i0] + w * lsp[:, i1])
+        rap = (1 - w) * ap[r0:r1, i0] + w * ap[r0:r1, i1]
+        v = voiced[r0:r1]
+        tail = rsp[:, ref_band].mean(axis=1, keepdims=True) * tail_shape[None, :]
+        use_tail = v[:, None] & (tail > rsp)
+        rsp = np.where(use_tail, tail, rsp)
+        rap = np.where(use_tail, np.minimum(rap, tail_ap[None, :]), rap)
+        rap = np.where(voiced[r0:r1, None], rap + (1.0 - rap) * breath[None, :], rap)
+        rsp = np.maximum(rsp * gain[r0:r1, None], floor)
+        seg = pw.synthesize(np.ascontiguousarray(f0[r0:r1]), np.ascontiguousarray(rsp),
+                            np.ascontiguousarray(np.clip(rap, 0.0, 1.0)), VOICE_SR, FRAME_S * 1000)
+        a = int(round(r0 * hop))
+        b = min(len(y), a + len(seg))
+        y[a:b] += seg[: b - a]
     return y
+
+
+def _regions(active: np.ndarray, *, pad: int, bridge: int) -> list[tuple[int, int]]:
+    """Frame ranges covering ``active`` (padded; gaps shorter than ``bridge`` merged)."""
+    idx = np.nonzero(active)[0]
+    if len(idx) == 0:
+        return []
+    out = []
+    start = prev = int(idx[0])
+    for i in idx[1:]:
+        i = int(i)
+        if i - prev > bridge:
+            out.append((max(0, start - pad), min(len(active), prev + 1 + pad)))
+            start = i
+        prev = i
+    out.append((max(0, start - pad), min(len(active), prev + 1 + pad)))
+    return out
 
 
 def add_air(y: np.ndarray, rng: np.random.Generator, level_db: float) -> np.ndarray:
@@ -393,5 +430,5 @@ def render_vocals(lines: tuple[VocalLine, ...], singer: Singer, seconds: float,
         y44 = np.asarray(y44[:n], dtype=np.float64)
         if len(y44) < n:
             y44 = np.pad(y44, (0, n - len(y44)))
-        out[ln.name] = add_air(y44, rng, float(rng.uniform(-30, -18)))
+        out[ln.name] = add_air(y44, rng, float(rng.uniform(-24, -12)))
     return out
