@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,10 @@ def save_artifact(out_dir: str | os.PathLike, model, config: ModelConfig, *,
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         weights = tmp / WEIGHTS_FILE
-        model.save_weights(str(weights))
+        with warnings.catch_warnings():  # Keras 3.15 + numpy 2.4 warn once per variable
+            warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept a copy",
+                                    category=DeprecationWarning)
+            model.save_weights(str(weights))
         meta: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
