@@ -558,6 +558,20 @@ def _vocal_lines(rng: np.random.Generator, singer: Singer, harmony: Harmony,
 
 # --------------------------------------------------------------------------- the song
 
+def _stem_gains(rng: np.random.Generator) -> dict[str, float]:
+    """Stem levels (dB, each stem first normalised to the same active RMS): the
+    vocals usually on top, and now and then one stem far down or pushed up."""
+    gains = {"vocals": float(rng.normal(2.0, 3.0)), "drums": float(rng.uniform(-6, 3)),
+             "bass": float(rng.uniform(-7, 3)), "other": float(rng.uniform(-7, 2))}
+    r = rng.random()
+    stem = STEMS[int(rng.integers(len(STEMS)))]
+    if r < 0.12:
+        gains[stem] -= float(rng.uniform(6, 12))
+    elif r < 0.22:
+        gains[stem] += float(rng.uniform(3, 6))
+    return gains
+
+
 def compose_song(seed: int, index: int, seconds: float) -> Song:
     """Compose song ``index`` of the run with ``seed`` (no audio is rendered).
 
@@ -637,8 +651,7 @@ def compose_song(seed: int, index: int, seconds: float) -> Song:
 
     lo_rt, hi_rt = style.reverb_s
     mix = MixSettings(
-        stem_gain_db={"vocals": float(r_mix.normal(0.0, 2.5)), "drums": float(r_mix.uniform(-5, 3)),
-                      "bass": float(r_mix.uniform(-6, 3)), "other": float(r_mix.uniform(-6, 3))},
+        stem_gain_db=_stem_gains(r_mix),
         reverb_rt60_s=float(r_mix.uniform(lo_rt, hi_rt)),
         reverb_predelay_s=float(r_mix.uniform(0.0, 0.04)),
         reverb_send_db={"vocals": float(r_mix.uniform(-16, -6)), "drums": float(r_mix.uniform(-26, -12)),

@@ -79,7 +79,7 @@ ROLE_INSTRUMENTS: dict[str, tuple[int, ...]] = {
 
 STYLES: tuple[Style, ...] = (
     Style("rock", 3.0, (88, 160), ("rock", "rock2", "halftime", "rock16"), (0, 8, 16),
-          (33, 34, 33, 35, 36), ("root8", "root8", "rootfifth", "octave", "syncopated"),
+          (33, 34, 33, 34, 35, 32), ("root8", "root8", "rootfifth", "octave", "syncopated"),
           ("power", "comp", "lead", "pad", "arp"),
           {"comp": (0, 18, 16, 27, 29), "lead": (29, 30, 81, 65, 18)},
           modes=("major", "minor", "mixolydian"), sample_drums=0.35, distortion=0.7,
