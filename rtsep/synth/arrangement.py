@@ -111,6 +111,7 @@ class Singer:
     hf_corner_hz: float
     hf_slope_db_oct: float
     hf_aperiodicity: float
+    hf_bumps: tuple[tuple[float, float, float], ...]
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,8 @@ class Song:
                 for p in self.parts
             ],
             "vocals": {
-                "singer": {k: (r(v) if isinstance(v, float) else v)
+                "singer": {k: (r(v) if isinstance(v, float) else
+                               [[r(x, 1) for x in b] for b in v] if k == "hf_bumps" else v)
                            for k, v in self.singer.__dict__.items()},
                 "lines": [{"name": ln.name, "notes": len(ln.notes), "pan": r(ln.pan, 2),
                            "gain_db": r(ln.gain_db, 2)} for ln in self.vocal_lines],
@@ -453,6 +455,8 @@ def _singer(rng: np.random.Generator) -> Singer:
         hf_corner_hz=float(rng.uniform(3300, 4500)),
         hf_slope_db_oct=float(rng.uniform(9, 20)),
         hf_aperiodicity=float(rng.uniform(0.15, 0.7)),
+        hf_bumps=tuple((float(rng.uniform(4500, 10000)), float(rng.uniform(-3, 7)),
+                        float(rng.uniform(400, 1500))) for _ in range(3)),
     )
 
 

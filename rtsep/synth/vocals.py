@@ -232,6 +232,7 @@ def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
     voiced = np.zeros(n_frames, dtype=bool)
     gain_db = np.full(n_frames, -60.0)
     sylls = [s for s in _syllables(line.notes) if s.start < n_frames]
+    releases: list[tuple[int, int]] = []
     max_on = int(MAX_ONSET_S / FRAME_S)
     max_co = int(MAX_CODA_S / FRAME_S)
     for i, syl in enumerate(sylls):
@@ -283,6 +284,17 @@ def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
             ap[sl] = _interp_frames(wf.ap, pos, False)
             voiced[sl] = wf.voiced[np.round(pos).astype(int)]
             gain_db[sl] = 20 * np.log10(syl.loudness)
+        # a vowel-final word before a rest fades out instead of stopping dead
+        next_onset = (nxt.start - min(words[nxt.word].nucleus[0], max_on)) if nxt is not None else n_frames
+        if co_src <= 2 and c1 > v0 and next_onset - c1 > 6:
+            rel = min(next_onset - c1 - 2, int(rng.uniform(0.05, 0.14) / FRAME_S), n_frames - c1)
+            if rel > 0:
+                sl = slice(c1, c1 + rel)
+                sp[sl] = sp[c1 - 1]
+                ap[sl] = ap[c1 - 1]
+                voiced[sl] = True
+                gain_db[sl] = gain_db[c1 - 1] - np.linspace(0, 30, rel)
+                releases.append((c1, c1 + rel))
         # a breath before a phrase that follows a rest
         prev_end = sylls[i - 1].end if i > 0 else -10_000
         if breaths and syl.phrase_start and o0 - prev_end > int(0.45 / FRAME_S):
@@ -330,15 +342,15 @@ def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
             depth = singer.vibrato_cents * rng.uniform(0.7, 1.2)
             cents[s:e] += depth * ramp * np.sin(2 * np.pi * rate * tt)
             gain_db[s:e] += 0.8 * ramp * np.sin(2 * np.pi * rate * tt + 0.5)
+    for r0, r1 in releases:  # the pitch sags a little as the voice lets go
+        cents[r0:r1] -= np.linspace(0.0, rng.uniform(20, 120), r1 - r0)
     cents += singer.drift_cents * _smooth_noise(rng, n_frames, 60)
     cents += 4.0 * _smooth_noise(rng, n_frames, 3)
     f0 = np.where(voiced, 440.0 * 2 ** ((cents / 100.0 - 69.0) / 12.0), 0.0)
     # ---- timbre (formants, breathiness, loudness) and synthesis, per sung region
-    alpha = singer.formant_shift + line.formant_offset
-    src = np.arange(n_bins) / alpha
-    i0 = np.clip(np.floor(src).astype(np.int64), 0, n_bins - 1)
-    i1 = np.clip(i0 + 1, 0, n_bins - 1)
-    w = np.clip(src - np.floor(src), 0.0, 1.0)
+    # formant shift (the singer's vocal tract length), drifting slowly so held
+    # vowels are not frozen
+    alpha = (singer.formant_shift + line.formant_offset) * (1.0 + 0.012 * _smooth_noise(rng, n_frames, 40))
     breath = singer.breathiness * np.linspace(0.2, 1.0, n_bins) ** 0.5
     gain = 10 ** (signal.lfilter([0.3], [1, -0.7], gain_db) / 10.0)  # power gain, smoothed
     hop = VOICE_SR * FRAME_S  # 110.25 samples per frame
@@ -347,14 +359,22 @@ def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
     # voiced envelope above a corner with a smooth roll-off, half-noisy
     freqs = np.arange(n_bins) * VOICE_SR / (2 * (n_bins - 1))
     corner = singer.hf_corner_hz
-    above = freqs > corner
+    above = freqs > corner - 500.0
     ref_band = (freqs > corner - 1200) & (freqs <= corner)
-    tail_shape = np.where(above, 10 ** (-singer.hf_slope_db_oct * np.log2(np.maximum(freqs, 1) / corner) / 10), 0)
+    tail_db = -singer.hf_slope_db_oct * np.log2(np.maximum(freqs, corner) / corner)
+    for hz, bump_db, width in singer.hf_bumps:  # the singer's own high formants
+        tail_db = tail_db + bump_db * np.exp(-0.5 * ((freqs - hz) / width) ** 2)
+    fade_in = np.clip((freqs - (corner - 500.0)) / 1000.0, 0.0, 1.0)  # no edge at the corner
+    tail_shape = 10 ** (tail_db / 10) * fade_in
     tail_ap = np.where(above, singer.hf_aperiodicity + (1 - singer.hf_aperiodicity) * np.clip((freqs - corner) / 8000, 0, 1), 1)
     for r0, r1 in _regions((sp > floor * 10).any(axis=1), pad=20, bridge=100):
         lsp = np.log(sp[r0:r1])
-        rsp = np.exp((1 - w) * lsp[:, i0] + w * lsp[:, i1])
-        rap = (1 - w) * ap[r0:r1, i0] + w * ap[r0:r1, i1]
+        src = np.arange(n_bins)[None, :] / alpha[r0:r1, None]
+        i0 = np.clip(np.floor(src).astype(np.int64), 0, n_bins - 1)
+        i1 = np.clip(i0 + 1, 0, n_bins - 1)
+        w = np.clip(src - np.floor(src), 0.0, 1.0)
+        rsp = np.exp((1 - w) * np.take_along_axis(lsp, i0, 1) + w * np.take_along_axis(lsp, i1, 1))
+        rap = ((1 - w) * np.take_along_axis(ap[r0:r1], i0, 1) + w * np.take_along_axis(ap[r0:r1], i1, 1))
         v = voiced[r0:r1]
         tail = rsp[:, ref_band].mean(axis=1, keepdims=True) * tail_shape[None, :]
         use_tail = v[:, None] & (tail > rsp)
