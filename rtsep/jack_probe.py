@@ -28,7 +28,8 @@ def _frame_diff(a: int, b: int) -> int:
 
 def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
                 servername: str | None = None, lead_s: float = 0.3,
-                name: str = "rtsep-probe", timeout_s: float | None = None) -> np.ndarray:
+                name: str = "rtsep-probe", timeout_s: float | None = None,
+                stats: dict | None = None) -> np.ndarray:
     """Play ``signal`` into ``targets`` and record ``sinks``, both from the same frame time.
 
     Parameters
@@ -46,6 +47,11 @@ def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
         Time between connecting and the start frame.
     timeout_s : float, optional
         Default: the recording's duration plus 10 s.
+    stats : dict, optional
+        Receives ``"discontinuities"``: cycles whose ``last_frame_time`` was not the
+        previous one plus its length, in either client (a callback that started a
+        whole period late, e.g. during an xrun or a block-size change, may read the
+        next cycle's time). A measurement with discontinuities is not trustworthy.
 
     Returns
     -------
@@ -58,6 +64,8 @@ def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
     rec = np.zeros((len(sinks), record_frames), np.float32)
     start = [None]
     done = [False]
+    # frame-time continuity per client: [expected next frame time, discontinuities]
+    cont = {"player": [None, 0], "recorder": [None, 0]}
     player = open_client(f"{name}-player", servername)
     recorder = open_client(f"{name}-recorder", servername)
     try:
@@ -65,25 +73,35 @@ def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
         rins = [recorder.inports.register(f"in_{j}") for j in range(len(sinks))]
         sig_cols = [np.ascontiguousarray(signal[:, j]) for j in range(len(targets))]
 
+        def check(c, now, frames):
+            if c[0] is not None and now != c[0]:
+                c[1] += 1
+            c[0] = (now + frames) & 0xFFFFFFFF
+
         @player.set_process_callback
         def play(frames):
+            now = player.last_frame_time
             t0 = start[0]
+            if t0 is not None:
+                check(cont["player"], now, frames)
             for j, port in enumerate(pouts):
                 buf = port.get_array()
                 buf[:] = 0.0
                 if t0 is None:
                     continue
-                off = _frame_diff(player.last_frame_time, t0)
+                off = _frame_diff(now, t0)
                 a, b = max(off, 0), min(off + frames, n_sig)
                 if a < b:
                     buf[a - off:b - off] = sig_cols[j][a:b]
 
         @recorder.set_process_callback
         def record(frames):
+            now = recorder.last_frame_time
             t0 = start[0]
             if t0 is None or done[0]:
                 return
-            off = _frame_diff(recorder.last_frame_time, t0)
+            check(cont["recorder"], now, frames)
+            off = _frame_diff(now, t0)
             a, b = max(off, 0), min(off + frames, record_frames)
             for j, port in enumerate(rins):
                 if a < b:
@@ -118,6 +136,8 @@ def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
             except Exception:  # noqa: BLE001 - server may be gone
                 pass
             c.close()
+    if stats is not None:
+        stats["discontinuities"] = cont["player"][1] + cont["recorder"][1]
     return rec.T.copy()
 
 
@@ -132,11 +152,15 @@ class ClickResult:
     peaks : np.ndarray [shape=(n_clicks, n_sinks), dtype=float32]
         Absolute peak value found for each click.
     recording : np.ndarray [shape=(frames, n_sinks), dtype=float32]
+    discontinuities : int
+        Frame-time discontinuities seen by the probe clients (see :func:`play_record`);
+        the delays are only trustworthy when it is 0.
     """
 
     delays: np.ndarray
     peaks: np.ndarray
     recording: np.ndarray
+    discontinuities: int = 0
 
 
 def measure_click_delay(targets, sinks, *, expected_max: int, servername: str | None = None,
@@ -165,8 +189,9 @@ def measure_click_delay(targets, sinks, *, expected_max: int, servername: str | 
     sig = np.zeros((n, 1), np.float32)
     clicks = first + spacing * np.arange(n_clicks)
     sig[clicks, 0] = 1.0
+    info: dict = {}
     rec = play_record(sig, [list(targets)], sinks, record_frames=n + 2048,
-                      servername=servername, name=name)
+                      servername=servername, name=name, stats=info)
     delays = np.zeros((n_clicks, len(sinks)), np.int64)
     peaks = np.zeros((n_clicks, len(sinks)), np.float32)
     for k, c in enumerate(clicks):
@@ -174,4 +199,64 @@ def measure_click_delay(targets, sinks, *, expected_max: int, servername: str | 
         idx = seg.argmax(axis=0)
         delays[k] = idx
         peaks[k] = seg[idx, np.arange(len(sinks))]
-    return ClickResult(delays, peaks, rec)
+    return ClickResult(delays, peaks, rec, info["discontinuities"])
+
+
+class LoopPlayer:
+    """A client that plays a stereo signal in a loop into two ports (soak tests, demos).
+
+    Parameters
+    ----------
+    signal : np.ndarray [shape=(n, 2), dtype=float32]
+    targets : sequence of 2 str
+        Ports for the left and right channel.
+    servername : str, optional
+    name : str
+        Client name.
+    """
+
+    def __init__(self, signal: np.ndarray, targets, *, servername: str | None = None,
+                 name: str = "rtsep-player"):
+        sig = np.ascontiguousarray(signal, np.float32)
+        if sig.ndim != 2 or sig.shape[1] != 2 or sig.shape[0] < 1:
+            raise ValueError(f"signal must be (n, 2) with n >= 1, got {sig.shape}")
+        self._cols = [np.ascontiguousarray(sig[:, c]) for c in range(2)]
+        self._n = sig.shape[0]
+        self._pos = 0
+        self.client = open_client(name, servername)
+        self._ports = [self.client.outports.register(f"out_{c}") for c in "LR"]
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        try:
+            for port, dst in zip(self._ports, targets):
+                self.client.connect(port, dst)
+        except Exception as exc:  # jack.JackError
+            self.close()
+            raise JackError(f"cannot connect the player: {exc}") from None
+
+    def _process(self, frames: int) -> None:
+        pos, n = self._pos, self._n
+        for c, port in enumerate(self._ports):
+            buf = port.get_array()
+            col = self._cols[c]
+            done = 0
+            p = pos
+            while done < frames:
+                k = min(frames - done, n - p)
+                buf[done:done + k] = col[p:p + k]
+                done += k
+                p = (p + k) % n
+        self._pos = (pos + frames) % n
+
+    def close(self) -> None:
+        try:
+            self.client.deactivate()
+        except Exception:  # noqa: BLE001 - server may be gone
+            pass
+        self.client.close()
+
+    def __enter__(self) -> "LoopPlayer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -42,10 +42,10 @@ def open_client(name: str, servername: str | None = None):
     jack.set_info_function(messages.append)
     try:
         return jack.Client(name, no_start_server=True, servername=servername)
-    except jack.JackError as exc:
+    except jack.JackError:
         which = servername or os.environ.get("JACK_DEFAULT_SERVER") or "default"
         raise JackError(
-            f"cannot connect to the JACK server {which!r} ({exc}): is it running? Start one, e.g. "
+            f"cannot connect to the JACK server {which!r}: is it running? Start one, e.g. "
             f"'jackd -d alsa -r 44100 -p 256', or without a sound card "
             f"'jackd -d dummy -r 44100 -p 256'") from None
     finally:
@@ -76,6 +76,9 @@ class DummyServer:
         Sample rate in Hz (``-r``).
     realtime : bool
         ``-R`` (needs rtprio rights) instead of ``--no-realtime``.
+    sync : bool
+        ``-S``: synchronous mode (the server waits for every client each cycle;
+        no frame-time races when a client runs late).
     timeout_ms : int or None
         Client timeout (``-t``); None keeps jackd's default.
     log_path : str or None
@@ -88,12 +91,13 @@ class DummyServer:
     """
 
     def __init__(self, name: str, *, period: int = 256, rate: int = 44100,
-                 realtime: bool = False, timeout_ms: int | None = None,
+                 realtime: bool = False, sync: bool = False, timeout_ms: int | None = None,
                  log_path: str | None = None):
         self.name = name
         self.period = int(period)
         self.rate = int(rate)
         self.realtime = realtime
+        self.sync = sync
         self.timeout_ms = timeout_ms
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
@@ -104,6 +108,8 @@ class DummyServer:
             raise JackError("jackd is not installed; install JACK 2 "
                             "(Debian/Ubuntu: apt-get install jackd2)")
         cmd = [exe, "-n", self.name, "-R" if self.realtime else "--no-realtime"]
+        if self.sync:
+            cmd.append("-S")
         if self.timeout_ms is not None:
             cmd += ["-t", str(int(self.timeout_ms))]
         cmd += ["-d", "dummy", "-r", str(self.rate), "-p", str(self.period)]

@@ -45,8 +45,11 @@ Faults
   mix on a stem port (or on the karaoke pair) would put the vocals back into a
   mix that is meant to have none. The read position still advances, so output
   position ``p`` keeps its input sample: when the worker finds its output already
-  overdue it drops input (all but the newest period) and re-locks at the same
-  latency, without drift.
+  overdue it drops input (all but the newest period), restarts the engine (the
+  audio inside it belongs to positions already played as silence; its model
+  context refills within ~4.5 s) and re-locks at the same latency, without drift.
+  Output position ``p`` therefore always holds separated input ``p - latency``
+  or silence, never misplaced audio.
 - Input ring full (worker stalled for seconds): the callback drops the period
   and counts it (``lost``); the worker re-synchronises the same way.
 - xruns are counted (JACK's xrun callback). Server shut down: :meth:`wait`
@@ -69,12 +72,14 @@ but memory (``multiprocessing.shared_memory``). The figures are in
 
 from __future__ import annotations
 
+import collections
 import gc
 import math
 import os
 import threading
 import time
 import traceback
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,14 +157,23 @@ class RouteModel:
         One of :data:`rtsep.constants.STEMS`.
     delay_s : float
         Sleep this long per call (simulates a slow model).
+    stall_s : float
+        Sleep this long once, in the first call whose input magnitude exceeds
+        ``stall_above`` (simulates a hiccup the reserve cannot cover; warm-up
+        signals stay far below it).
+    stall_above : float
+        A sine of amplitude 0.5 reaches a magnitude of ~512.
     """
 
-    def __init__(self, stem: str = "vocals", delay_s: float = 0.0):
+    def __init__(self, stem: str = "vocals", delay_s: float = 0.0, *, stall_s: float = 0.0,
+                 stall_above: float = 100.0):
         if stem not in STEMS:
             raise ConfigError(f"route model: unknown stem {stem!r}; use one of {', '.join(STEMS)}")
         self.stem = stem
         self.index = STEMS.index(stem)
         self.delay_s = float(delay_s)
+        self.stall_s = float(stall_s)
+        self.stall_above = float(stall_above)
         self._est = None
 
     def __call__(self, mag: np.ndarray) -> np.ndarray:
@@ -169,16 +183,76 @@ class RouteModel:
         self._est[:, self.index] = mag
         if self.delay_s:
             time.sleep(self.delay_s)
+        if self.stall_s and float(mag.max()) > self.stall_above:
+            time.sleep(self.stall_s)
+            self.stall_s = 0.0
         return self._est
 
 
+class RandomKerasModel:
+    """Benchmark model: an *untrained* rtsep.nn network (random weights).
+
+    Costs what the trained network of the same architecture costs, so load and
+    latency can be measured before any weights exist. Built lazily on the first
+    call (on the worker), so the object is cheap to pickle.
+
+    Parameters
+    ----------
+    arch, size : str
+        A preset of :meth:`rtsep.nn.ModelConfig.preset`.
+    threads : int, optional
+        TensorFlow intra-op threads.
+    """
+
+    def __init__(self, arch: str = "unet", size: str = "default", threads: int | None = None):
+        self.arch, self.size, self.threads = arch, size, threads
+        self._fn = None
+
+    def __getstate__(self):
+        return {"arch": self.arch, "size": self.size, "threads": self.threads, "_fn": None}
+
+    def _build(self):
+        import tensorflow as tf
+
+        if self.threads:
+            tf.config.threading.set_intra_op_parallelism_threads(self.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        from rtsep.nn import ModelConfig, build_model
+
+        net = build_model(ModelConfig.preset(self.arch, self.size))
+        fn = tf.function(lambda x: net(x, training=False), reduce_retracing=True)
+        self._fn = lambda x: fn(tf.constant(x)).numpy()
+
+    def __call__(self, mag: np.ndarray) -> np.ndarray:
+        """``mag`` (B, 1024, 192, 2) float32 -> (B, 4, 1024, 192, 2) float32."""
+        if self._fn is None:
+            self._build()
+        return self._fn(mag)
+
+
 def parse_test_model(spec: str):
-    """``route:STEM[:DELAY_MS]`` -> :class:`RouteModel` (hidden CLI option ``--test-model``)."""
+    """Test/benchmark models for the hidden CLI option ``--test-model``.
+
+    ``route:STEM[:DELAY_MS]`` -> :class:`RouteModel`;
+    ``random:ARCH[:SIZE]`` -> :class:`RandomKerasModel` (untrained, for timing).
+    """
     parts = spec.split(":")
-    if parts[0] != "route" or len(parts) not in (2, 3):
-        raise ConfigError(f"unknown test model {spec!r}; use route:STEM or route:STEM:DELAY_MS")
-    delay = float(parts[2]) / 1000 if len(parts) == 3 else 0.0
-    return RouteModel(parts[1], delay)
+    if parts[0] == "route" and len(parts) in (2, 3):
+        try:
+            delay = float(parts[2]) / 1000 if len(parts) == 3 else 0.0
+        except ValueError:
+            raise ConfigError(f"test model {spec!r}: {parts[2]!r} is not a delay in ms") from None
+        return RouteModel(parts[1], delay)
+    if parts[0] == "random" and len(parts) in (2, 3):
+        from rtsep.nn import ARCHS, SIZES
+
+        size = parts[2] if len(parts) == 3 else "default"
+        if parts[1] not in ARCHS or size not in SIZES:
+            raise ConfigError(f"test model {spec!r}: use random:ARCH[:SIZE] with ARCH in "
+                              f"{ARCHS} and SIZE in {SIZES}")
+        return RandomKerasModel(parts[1], size)
+    raise ConfigError(f"unknown test model {spec!r}; use route:STEM[:DELAY_MS] or "
+                      "random:ARCH[:SIZE]")
 
 
 # ---------------------------------------------------------------------------------------
@@ -430,7 +504,7 @@ class _Buffers:
         return self.out_cm
 
 
-def _worker_loop(engine, sh: _Shared, gains: np.ndarray) -> None:
+def _worker_loop(engine, sh: _Shared, gains: np.ndarray, parent_pid: bool = False) -> None:
     """Feed available input to the engine and its output to the output ring until stopped."""
     ctl, hist = sh.ctl, sh.hist
     rin, rout = sh.ring_in, sh.ring_out
@@ -442,9 +516,15 @@ def _worker_loop(engine, sh: _Shared, gains: np.ndarray) -> None:
     in_abs = 0        # absolute position of the next input frame fed to the engine
     busy_hop = 0      # ns inside process() since the last model call
     calls_seen = engine.model_calls
-    nonfinite_base = 0
+    nonfinite_base = engine.nonfinite_count
     ctl[C_STATE] = _STATE_RUNNING
+    parent = os.getppid() if parent_pid else 0
+    t_check = time.monotonic()
     while not ctl[C_STOP]:
+        if parent and time.monotonic() - t_check > 0.5:  # the client process died
+            t_check = time.monotonic()
+            if os.getppid() != parent:
+                break
         period = max(int(ctl[C_PERIOD]), 1)
         # a larger period than at start: more prefill (silence), reported as more latency
         want = int(ctl[C_PREFILL_REQ])
@@ -464,20 +544,26 @@ def _worker_loop(engine, sh: _Shared, gains: np.ndarray) -> None:
             ctl[C_SKIPPED] += stale + lost - lost_seen
             in_abs = w + lost
             lost_seen = lost
+            engine.reset()
+            calls_seen, nonfinite_base, busy_hop = engine.model_calls, engine.nonfinite_count, 0
         avail = rin.available()
         if avail <= 0:
             time.sleep(min(max(period / SAMPLE_RATE / 4, 2e-4), 2e-3))
             continue
         prefill = int(ctl[C_PREFILL])
         # output for the next input frame already overdue: drop all but the newest
-        # period of input so that the output ring is back at its target fill
-        if in_abs + prefill - rout.read_pos <= 0 and avail > period:
+        # period of input so that the output ring is back at its target fill, and
+        # restart the engine: the audio still inside it belongs to positions that
+        # were played as silence, and must not come out later (misplaced)
+        if in_abs + prefill - rout.read_pos < 0 and avail > period:
             drop = avail - period
             rin.skip(drop)
             rout.write(None, drop)
             in_abs += drop
             avail -= drop
             ctl[C_SKIPPED] += drop
+            engine.reset()
+            calls_seen, nonfinite_base, busy_hop = engine.model_calls, engine.nonfinite_count, 0
         n = min(avail, chunk_max)
         while rout.space() < n and not ctl[C_STOP]:  # never in normal operation
             time.sleep(1e-3)
@@ -529,7 +615,7 @@ def _worker_main(source, params: _WorkerParams, shared, conn) -> None:
         conn.send(("crash", type(exc).__name__, traceback.format_exc()))
     if engine is not None and sh.ctl[C_STATE] == _STATE_READY:
         try:
-            _worker_loop(engine, sh, np.asarray(params.gains, np.float64))
+            _worker_loop(engine, sh, np.asarray(params.gains, np.float64), parent_pid=own)
         except BaseException:  # noqa: BLE001
             sh.ctl[C_STATE] = _STATE_FAILED
             try:
@@ -646,8 +732,15 @@ class LiveSeparator:
         self._t_start = None
         self._load_prev = None
         self._latency_samples = 0
+        self.jack_messages: collections.deque = collections.deque(maxlen=50)
+        self._finalizer = None
 
     # -- properties --------------------------------------------------------------------
+    @property
+    def worker_pid(self) -> int:
+        """Process id of the worker (this process for a worker thread)."""
+        return self._proc.pid if self._proc is not None else os.getpid()
+
     @property
     def latency_samples(self) -> int:
         """Total latency in effect (input to output), in samples; what JACK is told."""
@@ -656,11 +749,28 @@ class LiveSeparator:
         return int(self._sh.ctl[C_ENGINE_LAT] + self._sh.ctl[C_PREFILL])
 
     # -- start / stop ------------------------------------------------------------------
-    def start(self) -> "LiveSeparator":
+    def start(self, progress=None) -> "LiveSeparator":
+        """Open the client, load and warm the model, activate.
+
+        Parameters
+        ----------
+        progress : callable(str), optional
+            Told what is happening once the server has answered (loading can take
+            a while).
+        """
+        import jack
+
         from rtsep.jack_server import open_client
 
         client = open_client(self.client_name, self.servername)
         self.client = client
+        # libjack's own messages (e.g. several lines when the server dies) are kept
+        # in jack_messages instead of stderr: our errors say what happened, once
+        jack.set_error_function(self.jack_messages.append)
+        jack.set_info_function(self.jack_messages.append)
+        if progress is not None:
+            progress(f"connected to JACK as {client.name!r} ({client.samplerate} Hz, period "
+                     f"{client.blocksize}); loading and warming the model ...")
         try:
             self._start(client)
         except BaseException:
@@ -683,6 +793,8 @@ class LiveSeparator:
 
         sh = _Shared.create(shared_memory=self.worker == "process")
         self._sh = sh
+        # if stop() is never called: stop the worker, remove the shared memory at exit
+        self._finalizer = weakref.finalize(self, _emergency_stop, sh)
         params = _WorkerParams(period=period, lookahead=self.lookahead, model_hop=self.model_hop,
                                reserve_periods=self.reserve_periods, gains=self.gains,
                                threads=self.threads)
@@ -867,6 +979,7 @@ class LiveSeparator:
         if sh is not None:
             sh.ctl[C_STOP] = 1
         client, self.client = self.client, None
+        had_client = client is not None
         if client is not None:
             if not self._shutdown.is_set():
                 try:
@@ -900,8 +1013,15 @@ class LiveSeparator:
             self._conn = None
         if sh is not None:
             self._stats_final = self._collect(sh)
+            if self._finalizer is not None:
+                self._finalizer.detach()
             sh.close(unlink=True)
             self._sh = None
+        if had_client:
+            import jack
+
+            jack.set_error_function(None)
+            jack.set_info_function(None)
 
     def __enter__(self) -> "LiveSeparator":
         return self.start()
@@ -1009,6 +1129,16 @@ class LiveSeparator:
             "worker": self.worker,
             "uptime_s": (now - self._t_start) if self._t_start else 0.0,
         }
+
+
+def _emergency_stop(sh: _Shared) -> None:
+    if sh.ctl is not None:
+        sh.ctl[C_STOP] = 1
+    if sh.shm is not None:
+        try:
+            sh.shm.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def write_json_atomic(path: str, obj: dict) -> None:

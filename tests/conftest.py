@@ -32,18 +32,21 @@ def _need_jackd():
 
 @pytest.fixture
 def jack_server_factory(tmp_path):
-    """Start private dummy-backend servers: ``factory(period=256, rate=44100)``.
+    """Start private dummy-backend servers: ``factory(period=256, rate=44100, sync=True)``.
 
     Returns a callable that starts a :class:`rtsep.jack_server.DummyServer` and
     returns it (``.name`` is the server name to pass as ``servername``); all of
-    them are stopped at teardown.
+    them are stopped at teardown. Servers run in synchronous mode (``-S``) by
+    default: the server waits for every client each cycle, so a client that runs
+    late on a loaded machine cannot read the next cycle's frame time (which would
+    put frame-time-aligned measurements a period off).
     """
     _need_jackd()
     servers: list[DummyServer] = []
 
-    def start(period: int = 256, rate: int = 44100) -> DummyServer:
+    def start(period: int = 256, rate: int = 44100, sync: bool = True) -> DummyServer:
         name = f"rtsep-test-{os.getpid()}-{next(_counter)}"
-        srv = DummyServer(name, period=period, rate=rate,
+        srv = DummyServer(name, period=period, rate=rate, sync=sync,
                           log_path=str(tmp_path / f"{name}.log"))
         servers.append(srv)
         return srv.start()

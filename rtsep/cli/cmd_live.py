@@ -1,0 +1,138 @@
+"""``rtsep live``: a JACK client that separates its input into stem ports in real time.
+
+Exit codes: 0 stopped (Ctrl-C, SIGTERM, ``--duration``); 2 no JACK server, the server
+went away, a bad option or model; 1 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+
+NAME = "live"
+HELP = ("Separate a JACK input live: ports in_L/in_R in; vocals, drums, bass, other and "
+        "instrumental (L/R) out, with the latency reported to JACK.")
+
+
+def _hop(value: str):
+    if value == "auto":
+        return value
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'auto', got {value!r}") from None
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'auto', got {value!r}")
+    return k
+
+
+def add_arguments(p):
+    p.add_argument("--model", default="default",
+                   help="model NAME (under models/) or artifact PATH [default: %(default)s]")
+    p.add_argument("--name", default="rtsep", help="JACK client name [default: %(default)s]")
+    p.add_argument("--server", default=None, metavar="NAME",
+                   help="JACK server name [default: $JACK_DEFAULT_SERVER or the default server]")
+    p.add_argument("--connect-in", default=None, metavar="PORT,PORT",
+                   help="source ports for in_L,in_R (one port feeds both), e.g. "
+                        "system:capture_1,system:capture_2")
+    p.add_argument("--connect-out", action="append", default=[], metavar="[STEM=]PREFIX",
+                   help="connect outputs to the input ports whose names start with PREFIX, in "
+                        "order; STEM=PREFIX connects only that stem's L/R pair "
+                        "(e.g. instrumental=system:playback_); repeatable")
+    p.add_argument("--lookahead", type=int, default=0, metavar="N",
+                   help="frames of future context (+1024 samples latency each) [default: 0]")
+    p.add_argument("--model-hop", type=_hop, default="auto", metavar="K|auto",
+                   help="run the model every K frames (+(K-1)*1024 samples latency); 'auto' picks "
+                        "the smallest K keeping the worker under half of real time [default: auto]")
+    p.add_argument("--gain", action="append", default=[], metavar="STEM=DB",
+                   help="output gain in dB (vocals, drums, bass, other, instrumental; -120 mutes); "
+                        "repeatable")
+    p.add_argument("--reserve-periods", type=int, default=None, metavar="N",
+                   help="output buffer reserve in periods [default: measured at start]")
+    p.add_argument("--worker", choices=("process", "thread"), default=None,
+                   help="run the separation in a process (default) or a thread")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for TensorFlow")
+    p.add_argument("--json-stats", default=None, metavar="FILE",
+                   help="rewrite FILE (atomically) every second with a JSON object of statistics")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                   help="stop after this many seconds [default: run until Ctrl-C]")
+    p.add_argument("--test-model", default=None, help=argparse.SUPPRESS)  # route:STEM, random:ARCH
+
+
+def _connect_in(value: str | None):
+    if not value:
+        return None
+    ports = [v.strip() for v in value.split(",") if v.strip()]
+    from rtsep.errors import ConfigError
+
+    if len(ports) not in (1, 2):
+        raise ConfigError(f"--connect-in takes one or two ports separated by a comma, got {value!r}")
+    return ports
+
+
+def run(args) -> int:
+    from rtsep.errors import JackError
+    from rtsep.live import DEFAULT_WORKER, LiveSeparator, format_status, parse_gains, \
+        parse_test_model, write_json_atomic
+
+    gains = parse_gains(args.gain)
+    inputs = _connect_in(args.connect_in)
+    model = parse_test_model(args.test_model) if args.test_model else args.model
+    stop = threading.Event()
+    prev = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        prev[sig] = signal.signal(sig, lambda *_: stop.set())
+    tty = sys.stderr.isatty()
+    sep = LiveSeparator(model, client_name=args.name, servername=args.server,
+                        lookahead=args.lookahead, model_hop=args.model_hop,
+                        reserve_periods=args.reserve_periods, gains=gains,
+                        worker=args.worker or DEFAULT_WORKER, threads=args.threads)
+    try:
+        sep.start(progress=lambda msg: print(f"rtsep live: {msg}", file=sys.stderr, flush=True))
+        plan = sep.plan
+        for note in plan.notes:
+            print(f"rtsep live: {note}", file=sys.stderr)
+        period = sep.stats()["period"]
+        print(f"rtsep live: client {sep.client.name!r} running on {plan.device}, model hop "
+              f"{plan.model_hop}, latency {plan.latency_samples} samples "
+              f"({1e3 * plan.latency_samples / 44100:.1f} ms) = engine "
+              f"{plan.engine_latency_samples} + period {period} + reserve "
+              f"{plan.reserve_periods} x {period}; model call {plan.model_ms:.1f} ms",
+              file=sys.stderr, flush=True)
+        for line in sep.connect(inputs, args.connect_out):
+            print(f"rtsep live: connected {line}", file=sys.stderr)
+        t_end = None if args.duration is None else time.monotonic() + args.duration
+        reason = "stopped"
+        while True:
+            left = None if t_end is None else t_end - time.monotonic()
+            if left is not None and left <= 0:
+                reason = "duration"
+                break
+            r = sep.wait(timeout=1.0 if left is None else min(1.0, left), stop_event=stop)
+            if r != "timeout":
+                reason = r
+                break
+            s = sep.stats()
+            if args.json_stats:
+                write_json_atomic(args.json_stats, s)
+            if tty:
+                print("\r\x1b[K" + format_status(s), end="", file=sys.stderr, flush=True)
+        if tty:
+            print(file=sys.stderr)
+        if reason == "shutdown":
+            raise JackError(f"the JACK server shut down ({sep.shutdown_reason or 'no reason given'}); "
+                            "rtsep live stopped")
+        if reason == "worker":
+            raise RuntimeError(f"the separation worker stopped: {sep.worker_failed()}")
+    finally:
+        sep.stop()
+        for sig, handler in prev.items():
+            signal.signal(sig, handler)
+    s = sep.stats()
+    if args.json_stats and s:
+        write_json_atomic(args.json_stats, s)
+    print(f"rtsep live: stopped; {format_status(s)}", file=sys.stderr)
+    return 0
