@@ -188,23 +188,25 @@ def test_stem_embed_is_a_linear_map_of_each_frame(rng):
     layer = L.StemEmbed(2, 3)
     y = _run(layer, x)
     kernel, bias, pos = (np.asarray(w) for w in (layer.kernel, layer.bias, layer.position))
-    ref = (x.reshape(2, 5, 16) @ kernel + bias).reshape(2, 5, 2, 3) + pos
+    ref = ((x.reshape(2, 5, 16) @ kernel + bias).reshape(2, 5, 2, 3) + pos).transpose(0, 2, 1, 3)
+    assert y.shape == (2, 2, 5, 3)  # (batch, stems, frames, d)
     np.testing.assert_allclose(y, ref, atol=1e-5)
 
 
 def test_stems_to_channels_and_apply_masks_layouts(rng):
     t, f, c, s = 3, 4, 2, 2
-    x = rng.normal(size=(1, t, s, f * c)).astype(np.float32)
+    x = rng.normal(size=(1, s, t, f * c)).astype(np.float32)
     y = _run(L.StemsToChannels(f, c), x)
+    assert y.shape == (1, t, f, s * c)
     for stem in range(s):
         for ch in range(c):
-            np.testing.assert_array_equal(y[0, :, :, stem * c + ch], x[0, :, stem].reshape(t, f, c)[:, :, ch])
-    masks = rng.uniform(size=(1, t, f, s * c)).astype(np.float32)
-    mag = rng.uniform(size=(1, t, f, c)).astype(np.float32)
+            np.testing.assert_array_equal(y[0, :, :, stem * c + ch], x[0, stem].reshape(t, f, c)[:, :, ch])
+    masks = rng.uniform(size=(1, t, f, s * c)).astype(np.float32)  # frames-major
+    mag = rng.uniform(size=(1, f, t, c)).astype(np.float32)        # model input layout
     est = _run(L.ApplyMasksFramesMajor(s), masks, mag)
     assert est.shape == (1, s, f, t, c)
     for stem in range(s):
-        ref = (masks[0, :, :, stem * c:(stem + 1) * c] * mag[0]).transpose(1, 0, 2)
+        ref = masks[0, :, :, stem * c:(stem + 1) * c].transpose(1, 0, 2) * mag[0]
         np.testing.assert_allclose(est[0, stem], ref, atol=1e-7)
 
 
@@ -248,22 +250,22 @@ def _attention_ref(q_in, kv_in, layer, s):
 
 @pytest.mark.parametrize("cross", [False, True])
 def test_stem_attention_matches_reference(cross, rng):
-    x = rng.normal(size=(1, 6, 2, 8)).astype(np.float32)  # (batch, frames, S, d)
+    x = rng.normal(size=(1, 2, 6, 8)).astype(np.float32)  # (batch, S, frames, d)
     layer = L.StemAttention(2, cross=cross)
     y = _run(layer, x)
     for s in range(2):
-        other = x[0, :, 1 - s] if cross else x[0, :, s]
-        np.testing.assert_allclose(y[0, :, s], _attention_ref(x[0, :, s], other, layer, s),
+        other = x[0, 1 - s] if cross else x[0, s]
+        np.testing.assert_allclose(y[0, s], _attention_ref(x[0, s], other, layer, s),
                                    rtol=1e-4, atol=1e-4)
 
 
 def test_cross_attention_links_the_two_stacks_and_self_attention_does_not(rng):
-    x = rng.normal(size=(1, 6, 2, 8)).astype(np.float32)
+    x = rng.normal(size=(1, 2, 6, 8)).astype(np.float32)
     x2 = x.copy()
-    x2[:, :, 1] += rng.normal(size=(1, 6, 8)).astype(np.float32)  # change only the drums stack
+    x2[:, 1] += rng.normal(size=(1, 6, 8)).astype(np.float32)  # change only the drums stack
     for cross, linked in ((True, True), (False, False)):
         layer = L.StemAttention(2, cross=cross)
-        d0 = np.abs(_run(layer, x)[:, :, 0] - _run(layer, x2)[:, :, 0]).max()
+        d0 = np.abs(_run(layer, x)[:, 0] - _run(layer, x2)[:, 0]).max()
         assert (d0 > 1e-3) if linked else (d0 < 1e-6)
 
 

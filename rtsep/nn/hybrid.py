@@ -41,7 +41,7 @@ from rtsep.nn.unet import unet_logits
 
 def _stack(tokens, n_layers: int, n_heads: int, ffn_dim: int, cross_layers, dropout: float,
            name: str):
-    """``n_layers`` transformer layers over stem-batched tokens (B, T, S, d)."""
+    """``n_layers`` transformer layers over stem-batched tokens (B, S, T, d)."""
     for i in range(n_layers):
         tokens = StemAttention(n_heads, dropout=dropout, name=f"{name}_attn{i}")(tokens)
         if i in cross_layers:
@@ -68,17 +68,17 @@ def build_hybrid(cfg: HybridConfig) -> keras.Model:
     x = InputNorm(MODEL_BINS, bin_axis=2, name="input_norm")(mag_t)
 
     # Vocals (stem 0) and drums (stem 1), with cross-attention between them.
-    t_vd = StemEmbed(2, cfg.d_model, name="vd_embed")(x)           # (B, T, 2, d)
+    t_vd = StemEmbed(2, cfg.d_model, name="vd_embed")(x)           # (B, 2, T, d)
     t_vd = _stack(t_vd, cfg.n_layers, cfg.n_heads, cfg.ffn_dim, cfg.cross_layers, cfg.dropout, "vd")
-    l_vd = StemUnembed(MODEL_BINS, N_CHANNELS, name="vd_unembed")(t_vd)  # (B, T, 2, F*C)
+    l_vd = StemUnembed(MODEL_BINS, N_CHANNELS, name="vd_unembed")(t_vd)  # (B, 2, T, F*C)
 
     # Bass: low bins only, smaller tokens.
     x_low = BinSlice(0, cfg.bass_bins, axis=2, name="bass_bins")(x)
-    t_b = StemEmbed(1, cfg.bass_d_model, name="bass_embed")(x_low)  # (B, T, 1, d_b)
+    t_b = StemEmbed(1, cfg.bass_d_model, name="bass_embed")(x_low)  # (B, 1, T, d_b)
     t_b = _stack(t_b, cfg.bass_n_layers, cfg.bass_n_heads, cfg.bass_ffn_dim, (), cfg.dropout, "bass")
     l_b = StemUnembed(cfg.bass_bins, N_CHANNELS, total_bins=MODEL_BINS, name="bass_unembed")(t_b)
 
-    l_t = keras.layers.Concatenate(axis=2, name="vdb_logits")([l_vd, l_b])  # (B, T, 3, F*C)
+    l_t = keras.layers.Concatenate(axis=1, name="vdb_logits")([l_vd, l_b])  # (B, 3, T, F*C)
     l_t = StemsToChannels(MODEL_BINS, N_CHANNELS, name="vdb_channels")(l_t)  # (B, T, F, 6)
 
     # Parallel U-Net: its logits are added to the transformers'.
@@ -94,5 +94,5 @@ def build_hybrid(cfg: HybridConfig) -> keras.Model:
     m_o = keras.layers.Activation("sigmoid", name="other_mask")(_add(l_pix, l_o, "other_mix"))
     masks = keras.layers.Concatenate(axis=-1, name="masks")([m_vdb, m_o])   # (B, T, F, 8)
 
-    est = ApplyMasksFramesMajor(N_STEMS, name="stems")([masks, mag_t])
+    est = ApplyMasksFramesMajor(N_STEMS, name="stems")([masks, mag])
     return keras.Model(mag, est, name="rtsep_hybrid")

@@ -58,7 +58,7 @@ def unet_logits(x, cfg: UNetConfig, n_out: int, name: str):
     channels and concatenated to the decoder at the same resolution. Decoder:
     stride-2 transposed convs (batch norm, ReLU); the last one returns to full
     resolution and gives the logits directly (or, with ``output_stride`` 2, a
-    conv at half resolution gives them). Nothing with many channels is ever
+    1x1 conv at half resolution gives them). Nothing with many channels is ever
     computed at full resolution: on a CPU those tensors cost more than the
     arithmetic.
     """
@@ -79,8 +79,8 @@ def unet_logits(x, cfg: UNetConfig, n_out: int, name: str):
             h = keras.layers.Dropout(cfg.dropout, name=f"{name}_drop{i}")(h)
         if skips[i - 1] is not None:
             h = keras.layers.Concatenate(axis=-1, name=f"{name}_cat{i}")([h, skips[i - 1]])
-    if cfg.output_stride == 2:
-        return keras.layers.Conv2D(n_out, cfg.kernel_size, padding="same", name=f"{name}_out")(h)
+    if cfg.output_stride == 2:  # 1x1: the transposed conv before it mixed neighbours already
+        return keras.layers.Conv2D(n_out, 1, name=f"{name}_out")(h)
     return keras.layers.Conv2DTranspose(n_out, cfg.kernel_size, strides=2, padding="same",
                                         name=f"{name}_out")(h)
 
