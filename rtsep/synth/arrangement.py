@@ -140,7 +140,9 @@ class MixSettings:
     master_threshold_db: float
     master_ratio: float
     master_release_s: float
+    limiter_db: float
     peak_dbfs: float
+    reverb_kind: str = "convolution"
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,8 @@ class Song:
                 "reverb_send_db": {k: r(v, 2) for k, v in self.mix.reverb_send_db.items()},
                 "master_ratio": r(self.mix.master_ratio, 2),
                 "master_threshold_db": r(self.mix.master_threshold_db, 2),
+                "limiter_db": r(self.mix.limiter_db, 2),
+                "reverb_kind": self.mix.reverb_kind,
                 "peak_dbfs": r(self.mix.peak_dbfs, 2),
             },
         }
@@ -662,9 +666,11 @@ def compose_song(seed: int, index: int, seconds: float) -> Song:
                         "bass": float(r_mix.uniform(-40, -26)), "other": float(r_mix.uniform(-20, -8))},
         vocal_delay_s=float(r_mix.choice([0.0, 0.0, 0.09, 0.12, grid.beat_s * 0.75, grid.beat_s])),
         vocal_delay_mix=float(r_mix.uniform(0.05, 0.2)),
+        reverb_kind="algorithmic" if r_mix.random() < 0.3 else "convolution",
         master_threshold_db=float(r_mix.uniform(-14, -2)),
         master_ratio=float(r_mix.uniform(1.0, 4.0)),
         master_release_s=float(r_mix.uniform(0.08, 0.4)),
+        limiter_db=float(r_mix.uniform(0.0, 9.0)) if r_mix.random() < 0.6 else 0.0,
         peak_dbfs=float(max(-12.0, -1.0 - r_mix.exponential(2.0))) if r_mix.random() < 0.85 else float(r_mix.uniform(-12, -3)),
     )
     return Song(seed=int(seed), index=int(index), seconds=float(seconds), style=style.name, grid=grid,

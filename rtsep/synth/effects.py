@@ -101,6 +101,16 @@ def haas(x: np.ndarray, delay_s: float, side: int) -> np.ndarray:
     return y
 
 
+def algorithmic_room(rng: np.random.Generator, rt60_s: float) -> pb.Pedalboard:
+    """A fully wet algorithmic (Freeverb) room, size from the decay time."""
+    return pb.Pedalboard([
+        pb.HighpassFilter(cutoff_frequency_hz=float(rng.uniform(100, 300))),
+        pb.Reverb(room_size=float(np.clip(0.25 + rt60_s / 4.0, 0.2, 0.95)),
+                  damping=float(rng.uniform(0.2, 0.7)), wet_level=1.0, dry_level=0.0,
+                  width=float(rng.uniform(0.6, 1.0))),
+    ])
+
+
 def make_ir(rng: np.random.Generator, rt60_s: float, predelay_s: float) -> np.ndarray:
     """A synthetic stereo room: early reflections and a decaying noise tail whose
     highs die faster than its lows.

@@ -10,7 +10,7 @@ so ``mixture == vocals + drums + bass + other`` holds exactly in the files.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
+from scipy import ndimage, signal
 
 from rtsep.constants import SAMPLE_RATE, STEMS
 from rtsep.synth import effects
@@ -70,6 +70,33 @@ def master_gain(mix: np.ndarray, *, threshold_db: float, ratio: float, release_s
     r = np.exp(-1.0 / (release_s * SAMPLE_RATE))
     gr_db = signal.lfilter([1 - r], [1, -r], gr_db)
     return (10 ** (gr_db / 20)).astype(np.float32)
+
+
+def limiter_gain(mix: np.ndarray, reduction_db: float, *, window_s: float = 0.003,
+                 release_db_per_s: float = 40.0) -> np.ndarray:
+    """A linked brick-wall limiter's gain curve: peaks above ``reduction_db`` below
+    the loudest are held at that ceiling, with a 3 ms look-around and a linear
+    release in dB.
+
+    mix : float32 (n, 2) -> float32 (n,) linear gain <= 1
+    """
+    if reduction_db <= 0.0:
+        return np.ones(len(mix), dtype=np.float32)
+    level = np.max(np.abs(mix), axis=1).astype(np.float64)
+    ceiling = level.max() * 10 ** (-reduction_db / 20)
+    if ceiling <= 0:
+        return np.ones(len(mix), dtype=np.float32)
+    size = max(3, int(window_s * SAMPLE_RATE) | 1)
+    peak = ndimage.maximum_filter1d(level, size=size)
+    need_db = np.minimum(0.0, 20 * np.log10(ceiling / np.maximum(peak, 1e-12)))
+    # the smoothed curve stays below what every sample needs: average of a min filter
+    need_db = ndimage.minimum_filter1d(need_db, size=size)
+    need_db = ndimage.uniform_filter1d(need_db, size=size)
+    # slow release: g[t] = min over s <= t of need[s] + rate * (t - s)
+    rate = release_db_per_s / SAMPLE_RATE
+    t = np.arange(len(need_db)) * rate
+    g_db = np.minimum(need_db, np.minimum.accumulate(need_db - t) + t)
+    return (10 ** (g_db / 20)).astype(np.float32)
 
 
 def to_grid(stems: dict[str, np.ndarray], peak_dbfs: float) -> dict[str, np.ndarray]:
@@ -149,17 +176,24 @@ def mix_song(song: Song, gm: dict[str, np.ndarray], sampled_drums: np.ndarray,
         stems["vocals"] += xs
     stems["vocals"] = effects.process(chain, stems["vocals"])
     # --- stem levels and the shared room
-    ir = effects.make_ir(rng, song.mix.reverb_rt60_s, song.mix.reverb_predelay_s)
+    if song.mix.reverb_kind == "algorithmic":
+        room = effects.algorithmic_room(rng, song.mix.reverb_rt60_s)
+        wet = lambda x: effects.process(room, x)  # noqa: E731
+    else:
+        ir = effects.make_ir(rng, song.mix.reverb_rt60_s, song.mix.reverb_predelay_s)
+        wet = lambda x: effects.reverb(x, ir)  # noqa: E731
     for s in STEMS:
         x = normalise(stems[s]) * db(song.mix.stem_gain_db[s])
         send = song.mix.reverb_send_db[s]
         if send > -60 and np.any(x):
-            x = x + effects.reverb(x, ir) * db(send)
+            x = x + wet(x) * db(send)
         stems[s] = x.astype(np.float32)
     # --- master bus: one gain curve for every stem
     mix = sum(stems[s] for s in STEMS)
     g = master_gain(mix, threshold_db=song.mix.master_threshold_db, ratio=song.mix.master_ratio,
                     release_s=song.mix.master_release_s)
+    mix = mix * g[:, None]
+    g = g * limiter_gain(mix, song.mix.limiter_db)
     for s in STEMS:
         stems[s] = stems[s] * g[:, None]
     return to_grid(stems, song.mix.peak_dbfs)
