@@ -50,6 +50,8 @@ def configure_tensorflow_threads(threads: int | None = None, inter_op_threads: i
         inter_op_threads: inter-op threads (independent graph branches run in
             parallel; 1 keeps the model to ``threads`` cores).
 
+    GPUs, if any, are set to allocate memory as needed instead of all at once.
+
     Returns:
         (intra, inter) actually in effect. If TensorFlow was already initialised
         by the caller, the pools cannot change any more and their current sizes
@@ -63,6 +65,8 @@ def configure_tensorflow_threads(threads: int | None = None, inter_op_threads: i
     try:
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(int(inter_op_threads))
+        for gpu in tf.config.list_physical_devices("GPU"):  # share the GPU (JACK apps, JAX)
+            tf.config.experimental.set_memory_growth(gpu, True)
     except RuntimeError:  # context already initialised: keep what is there
         pass
     return (tf.config.threading.get_intra_op_parallelism_threads(),
