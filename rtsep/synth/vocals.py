@@ -407,17 +407,20 @@ def _regions(active: np.ndarray, *, pad: int, bridge: int) -> list[tuple[int, in
     return out
 
 
-def add_air(y: np.ndarray, rng: np.random.Generator, level_db: float) -> np.ndarray:
-    """Noise above 10 kHz that follows the 4-10 kHz envelope (sibilants, breath).
+def add_air(y: np.ndarray, y22: np.ndarray, rng: np.random.Generator, level_db: float) -> np.ndarray:
+    """Noise above ~10.5 kHz that follows the 4-10 kHz envelope (sibilants, breath).
 
-    y : float32 (n,) at 44.1 kHz -> float32 (n,)
+    y : float (n,) at 44.1 kHz; y22 : the same line at 22,050 Hz -> float32 (n,)
     """
-    sos_band = signal.butter(4, [4000, 10000], btype="bandpass", fs=SAMPLE_RATE, output="sos")
-    sos_env = signal.butter(2, 40, fs=SAMPLE_RATE, output="sos")
-    sos_hi = signal.butter(6, 10500, btype="highpass", fs=SAMPLE_RATE, output="sos")
-    env = signal.sosfilt(sos_env, np.abs(signal.sosfilt(sos_band, y)))
-    noise = signal.sosfilt(sos_hi, rng.standard_normal(len(y)))
-    return (y + 10 ** (level_db / 20) * 3.0 * env * noise).astype(np.float32)
+    sos_band = signal.butter(2, [4000, 10000], btype="bandpass", fs=VOICE_SR, output="sos")
+    sos_env = signal.butter(1, 40, fs=VOICE_SR, output="sos")
+    env22 = signal.sosfilt(sos_env, np.abs(signal.sosfilt(sos_band, y22)))
+    env = np.interp(np.arange(len(y)) * (VOICE_SR / SAMPLE_RATE), np.arange(len(env22)), env22)
+    spec = np.fft.rfft(rng.standard_normal(len(y)) * env)
+    freqs = np.fft.rfftfreq(len(y), 1.0 / SAMPLE_RATE)
+    spec *= np.clip((freqs - 9500.0) / 2000.0, 0.0, 1.0)
+    air = np.fft.irfft(spec, len(y))
+    return (y + 10 ** (level_db / 20) * 3.0 * air).astype(np.float32)
 
 
 def render_vocals(lines: tuple[VocalLine, ...], singer: Singer, seconds: float,
@@ -450,5 +453,7 @@ def render_vocals(lines: tuple[VocalLine, ...], singer: Singer, seconds: float,
         y44 = np.asarray(y44[:n], dtype=np.float64)
         if len(y44) < n:
             y44 = np.pad(y44, (0, n - len(y44)))
-        out[ln.name] = add_air(y44, rng, float(rng.uniform(-24, -12)))
+        level_db = float(rng.uniform(-24, -12))
+        out[ln.name] = (add_air(y44, y, rng, level_db) if ln.name == "lead"
+                        else y44.astype(np.float32))
     return out
