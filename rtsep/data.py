@@ -1,0 +1,490 @@
+"""Training data: random, augmented 192-frame excerpts of MUSDB18-HQ-style tracks.
+
+A dataset is a folder of track folders, each holding ``vocals``, ``drums``, ``bass``
+and ``other`` as ``.wav`` or ``.flac`` (a ``mixture`` file is ignored: the mixture
+is the sum of the stems). Nothing is loaded whole: every example reads its excerpts
+with soundfile's ``seek``/``read``, so the collection may be far larger than memory.
+
+One example
+-----------
+An excerpt of :data:`EXCERPT_SAMPLES` = 191 * 1024 + 4096 = 199,680 samples gives
+exactly :data:`~rtsep.constants.MODEL_FRAMES` = 192 STFT frames with no padding.
+Its magnitudes are computed by :func:`rtsep.dsp.model_magnitudes` and equal the
+engine's magnitudes of the whole file at the corresponding frames: an excerpt
+starting at sample ``s`` (a multiple of the hop) holds file frames
+``s // HOP + 3 ... s // HOP + 194``.
+
+Augmentations (all drawn from a generator seeded by ``(seed, example index)``, so
+example ``i`` is the same whatever the number of workers or where training resumed):
+
+- *remix*: with probability ``remix_prob`` a stem is taken from another random
+  track, at its own random offset (otherwise from the example's track and offset);
+- *gain*: every stem is scaled by a factor uniform in ``[gain_min, gain_max]``;
+- *channel swap*: every stem's left/right are swapped with probability
+  ``channel_swap_prob``.
+
+The input ``x`` is the magnitude of the SUM of the augmented stems; the targets ``y``
+are the magnitudes of each augmented stem:
+``x`` float32 (1024, 192, 2), ``y`` float32 (4, 1024, 192, 2).
+
+Track order ("shuffling"): example ``i`` uses track ``perm_e[i % n]`` where
+``perm_e`` is a fresh permutation of the training tracks for every pass
+``e = i // n``: every track once per pass, in a different order each pass.
+
+TensorFlow is imported only by :func:`make_dataset`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile as sf
+
+from rtsep import dsp
+from rtsep.audio import find_stem_file, is_track_folder, list_tracks
+from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_FFT, N_STEMS, SAMPLE_RATE, STEMS
+from rtsep.errors import ConfigError, DatasetError
+
+EXCERPT_SAMPLES = (MODEL_FRAMES - 1) * HOP + N_FFT
+"""Samples of one training excerpt: 191 * 1024 + 4096 = 199,680 (192 full frames)."""
+
+FRAME_OFFSET = N_FFT // HOP - 1
+""":func:`rtsep.dsp.model_magnitudes` of an excerpt starts with this many frames that
+reach before the excerpt (zero-padded); frame ``FRAME_OFFSET + k`` is the excerpt's
+``k``-th full frame."""
+
+_MAX_LENGTH_MISMATCH = SAMPLE_RATE // 10
+"""Stems of one track may differ in length by at most this (0.1 s); the shortest wins."""
+
+
+# ----------------------------------------------------------------------------------
+# Tracks
+# ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Track:
+    """One track folder, described without reading its audio.
+
+    Attributes:
+        name: the folder name.
+        stem_paths: one file per stem, in :data:`rtsep.constants.STEMS` order.
+        n_samples: usable length (the shortest stem), in samples at 44.1 kHz.
+    """
+
+    name: str
+    stem_paths: tuple[Path, ...]
+    n_samples: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / SAMPLE_RATE
+
+
+def find_tracks(root: str | Path) -> list[Track]:
+    """The tracks of a dataset folder, sorted by name.
+
+    ``root`` may be one track folder, a folder of track folders, or a MUSDB18-HQ root
+    with ``train/`` and ``test/`` (then only ``train/`` is used).
+
+    Raises
+    ------
+    DatasetError
+        Missing or empty folder, a stem at another sample rate than 44.1 kHz, with more
+        than two channels, unreadable, or stems of one track differing in length.
+    """
+    root = Path(root)
+    if (root / "train").is_dir() and not is_track_folder(root) and not any(
+            is_track_folder(p) for p in root.iterdir()):
+        root = root / "train"
+    folders = list_tracks(root)
+    return [_describe_track(f) for f in folders]
+
+
+def _describe_track(folder: Path) -> Track:
+    paths, lengths = [], []
+    for stem in STEMS:
+        p = find_stem_file(folder, stem)
+        if p is None:  # list_tracks only returns complete folders; keep the check anyway
+            raise DatasetError(f"{folder}: missing {stem}.wav or {stem}.flac")
+        try:
+            info = sf.info(str(p))
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise DatasetError(f"{p}: cannot read audio ({exc})") from None
+        if info.samplerate != SAMPLE_RATE:
+            raise DatasetError(
+                f"{p}: sample rate {info.samplerate} Hz; training reads excerpts in place and "
+                f"needs {SAMPLE_RATE} Hz files (convert first, e.g. `sox in.wav -r 44100 out.wav`)")
+        if info.channels not in (1, N_CHANNELS):
+            raise DatasetError(f"{p}: {info.channels} channels; stems must be mono or stereo")
+        if info.frames <= 0:
+            raise DatasetError(f"{p}: the file holds no samples")
+        paths.append(p)
+        lengths.append(int(info.frames))
+    if max(lengths) - min(lengths) > _MAX_LENGTH_MISMATCH:
+        raise DatasetError(f"{folder}: stems differ in length by more than 0.1 s: "
+                           f"{dict(zip(STEMS, lengths))} samples")
+    return Track(name=folder.name, stem_paths=tuple(paths), n_samples=min(lengths))
+
+
+def split_tracks(tracks: list[Track], *, val_fraction: float, seed: int
+                 ) -> tuple[list[Track], list[Track]]:
+    """Split tracks into (train, validation), by track, deterministically.
+
+    The split depends only on the set of track names, ``val_fraction`` and ``seed``
+    (not on the order of ``tracks``). With two tracks or more and ``val_fraction > 0``
+    at least one track is validated and at least one trained on; a single track is
+    only trained on.
+
+    Returns
+    -------
+    train, val : list[Track], each sorted by name; disjoint, together all tracks.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    ordered = sorted(tracks, key=lambda t: t.name)
+    names = [t.name for t in ordered]
+    if len(set(names)) != len(names):
+        raise DatasetError(f"track names are not unique: {names}")
+    n = len(ordered)
+    n_val = 0
+    if n >= 2 and val_fraction > 0:
+        n_val = min(n - 1, max(1, round(val_fraction * n)))
+    perm = np.random.default_rng([int(seed), 0x5EED5]).permutation(n)
+    val_idx = set(perm[:n_val].tolist())
+    train = [t for i, t in enumerate(ordered) if i not in val_idx]
+    val = [t for i, t in enumerate(ordered) if i in val_idx]
+    return train, val
+
+
+def dataset_hours(tracks: list[Track]) -> float:
+    """Total duration of ``tracks`` in hours."""
+    return sum(t.n_samples for t in tracks) / SAMPLE_RATE / 3600.0
+
+
+# ----------------------------------------------------------------------------------
+# Excerpts and magnitudes
+# ----------------------------------------------------------------------------------
+
+def read_excerpt(path: str | Path, start: int, n_samples: int) -> np.ndarray:
+    """Samples ``[start, start + n_samples)`` of a file, zeros where it has none.
+
+    Reads only those samples (seek + read). Mono is duplicated to both channels.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_samples, 2), dtype=float32]
+    """
+    out = np.zeros((n_samples, N_CHANNELS), dtype=np.float32)
+    lo = max(0, int(start))
+    hi = int(start) + n_samples
+    try:
+        with sf.SoundFile(str(path)) as f:
+            hi = min(hi, f.frames)
+            if hi <= lo:
+                return out
+            f.seek(lo)
+            data = f.read(hi - lo, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise DatasetError(f"{path}: cannot read samples {lo}..{hi} ({exc})") from None
+    got = data.shape[0]
+    dst = lo - int(start)
+    out[dst:dst + got] = data if data.shape[1] == N_CHANNELS else data[:, :1]
+    return out
+
+
+def excerpt_magnitudes(x: np.ndarray) -> np.ndarray:
+    """The model-input magnitudes of one excerpt (its 192 full frames).
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(EXCERPT_SAMPLES, 2), dtype=float32]
+
+    Returns
+    -------
+    np.ndarray [shape=(MODEL_BINS, MODEL_FRAMES, 2), dtype=float32]
+        Frames ``FRAME_OFFSET .. FRAME_OFFSET + 191`` of
+        ``rtsep.dsp.model_magnitudes(x)``: the engine's magnitudes of these samples.
+    """
+    if x.shape != (EXCERPT_SAMPLES, N_CHANNELS):
+        raise ValueError(f"expected an excerpt of shape {(EXCERPT_SAMPLES, N_CHANNELS)}, got {x.shape}")
+    mag = dsp.model_magnitudes(x)
+    return np.ascontiguousarray(mag[:, FRAME_OFFSET:FRAME_OFFSET + MODEL_FRAMES, :])
+
+
+# ----------------------------------------------------------------------------------
+# Augmentation and examples
+# ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentations of the training examples (see the module docstring).
+
+    Attributes:
+        gain_min, gain_max: per-stem gain range (linear factor).
+        channel_swap_prob: probability to swap a stem's left and right channels.
+        remix_prob: probability that a stem comes from another random track.
+    """
+
+    gain_min: float = 0.25
+    gain_max: float = 1.25
+    channel_swap_prob: float = 0.5
+    remix_prob: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.gain_min <= self.gain_max):
+            raise ConfigError(f"augment: need 0 < gain_min <= gain_max, got "
+                              f"gain_min={self.gain_min}, gain_max={self.gain_max}")
+        for name in ("channel_swap_prob", "remix_prob"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ConfigError(f"augment: {name} must be in [0, 1], got {v}")
+
+    @classmethod
+    def none(cls) -> "AugmentConfig":
+        """No augmentation: unit gains, no swaps, no remixing."""
+        return cls(gain_min=1.0, gain_max=1.0, channel_swap_prob=0.0, remix_prob=0.0)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AugmentConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"augment: expected a JSON object, got {d!r}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise ConfigError(f"augment: unknown key(s) {unknown}; allowed: {names}")
+        for k, v in d.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"augment.{k}: expected a number, got {v!r}")
+        return cls(**{k: float(v) for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class ExcerptPlan:
+    """Where the stems of one example come from and how they are altered.
+
+    Attributes:
+        tracks: index into the sampler's track list, per stem.
+        starts: first sample of each stem's excerpt.
+        gains: linear gain per stem.
+        swaps: whether each stem's channels are swapped.
+    """
+
+    tracks: tuple[int, ...]
+    starts: tuple[int, ...]
+    gains: tuple[float, ...]
+    swaps: tuple[bool, ...]
+
+
+class ExampleSampler:
+    """Deterministic, random-access source of training examples.
+
+    Example ``i`` depends only on ``(tracks, augment, seed, i)``, so training that
+    resumes at step ``s`` with batch size ``B`` simply continues at example ``s * B``.
+    Safe to call from several threads at once.
+
+    Parameters
+    ----------
+    tracks : list[Track]
+        The training tracks (at least one).
+    augment : AugmentConfig
+    seed : int
+    """
+
+    def __init__(self, tracks: list[Track], augment: AugmentConfig | None = None, *, seed: int = 0):
+        if not tracks:
+            raise DatasetError("no training tracks: the dataset (after the validation split) is empty")
+        self.tracks = list(tracks)
+        self.augment = augment if augment is not None else AugmentConfig()
+        self.seed = int(seed)
+
+    def _random_start(self, rng: np.random.Generator, track: Track) -> int:
+        room = track.n_samples - EXCERPT_SAMPLES
+        return int(rng.integers(0, room + 1)) if room > 0 else 0
+
+    def _track_of(self, index: int) -> int:
+        n = len(self.tracks)
+        epoch, pos = divmod(index, n)
+        perm = np.random.default_rng([self.seed, 0x7EAC, epoch]).permutation(n)
+        return int(perm[pos])
+
+    def plan(self, index: int) -> ExcerptPlan:
+        """The random choices of example ``index`` (no audio read)."""
+        if index < 0:
+            raise ValueError(f"example index must be >= 0, got {index}")
+        a = self.augment
+        rng = np.random.default_rng([self.seed, int(index)])
+        base = self._track_of(index)
+        base_start = self._random_start(rng, self.tracks[base])
+        tracks, starts, gains, swaps = [], [], [], []
+        for _ in range(N_STEMS):
+            if a.remix_prob > 0 and rng.random() < a.remix_prob:
+                t = int(rng.integers(len(self.tracks)))
+                s = self._random_start(rng, self.tracks[t])
+            else:
+                t, s = base, base_start
+            tracks.append(t)
+            starts.append(s)
+            gains.append(float(rng.uniform(a.gain_min, a.gain_max)))
+            swaps.append(bool(a.channel_swap_prob > 0 and rng.random() < a.channel_swap_prob))
+        return ExcerptPlan(tuple(tracks), tuple(starts), tuple(gains), tuple(swaps))
+
+    def stems(self, index: int) -> np.ndarray:
+        """The augmented stem excerpts of example ``index``.
+
+        Returns
+        -------
+        np.ndarray [shape=(4, EXCERPT_SAMPLES, 2), dtype=float32]
+        """
+        p = self.plan(index)
+        out = np.empty((N_STEMS, EXCERPT_SAMPLES, N_CHANNELS), dtype=np.float32)
+        for j in range(N_STEMS):
+            x = read_excerpt(self.tracks[p.tracks[j]].stem_paths[j], p.starts[j], EXCERPT_SAMPLES)
+            if p.swaps[j]:
+                x = x[:, ::-1]
+            np.multiply(x, np.float32(p.gains[j]), out=out[j])
+        return out
+
+    def example(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Example ``index``: mixture and stem magnitudes.
+
+        Returns
+        -------
+        x : np.ndarray [shape=(1024, 192, 2), dtype=float32]
+            Magnitudes of the sum of the augmented stems.
+        y : np.ndarray [shape=(4, 1024, 192, 2), dtype=float32]
+            Magnitudes of each augmented stem, in STEMS order.
+        """
+        s = self.stems(index)
+        return examples_from_stems(s)
+
+
+def examples_from_stems(stems: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Input and target magnitudes of one excerpt's stems.
+
+    Parameters
+    ----------
+    stems : np.ndarray [shape=(4, EXCERPT_SAMPLES, 2), dtype=float32]
+
+    Returns
+    -------
+    x : np.ndarray [shape=(1024, 192, 2), dtype=float32] — |STFT| of the stems' sum.
+    y : np.ndarray [shape=(4, 1024, 192, 2), dtype=float32] — |STFT| of each stem.
+    """
+    x = excerpt_magnitudes(stems.sum(axis=0, dtype=np.float32))
+    y = np.empty((N_STEMS, MODEL_BINS, MODEL_FRAMES, N_CHANNELS), dtype=np.float32)
+    for j in range(N_STEMS):
+        y[j] = excerpt_magnitudes(stems[j])
+    return x, y
+
+
+def make_dataset(sampler: ExampleSampler, *, batch_size: int, start_index: int = 0,
+                 workers: int = 2, prefetch_batches: int = 2):
+    """An endless ``tf.data.Dataset`` of batches, starting at example ``start_index``.
+
+    Examples are made by ``workers`` parallel calls (Python threads inside tf.data;
+    reading, numpy and FFTW release the GIL), kept in order (deterministic).
+
+    Returns
+    -------
+    tf.data.Dataset yielding ``(x, y)`` with x float32 (batch_size, 1024, 192, 2),
+    y float32 (batch_size, 4, 1024, 192, 2).
+    """
+    import tensorflow as tf
+
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+
+    def _make(i):
+        return sampler.example(int(i))
+
+    def _map(i):
+        x, y = tf.numpy_function(_make, [i], (tf.float32, tf.float32), stateful=False)
+        x.set_shape((MODEL_BINS, MODEL_FRAMES, N_CHANNELS))
+        y.set_shape((N_STEMS, MODEL_BINS, MODEL_FRAMES, N_CHANNELS))
+        return x, y
+
+    ds = tf.data.Dataset.range(int(start_index), 2 ** 62)
+    ds = ds.map(_map, num_parallel_calls=max(1, int(workers)), deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.prefetch(max(1, int(prefetch_batches)))
+    opts = tf.data.Options()
+    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(opts)
+
+
+def iter_examples(sampler: ExampleSampler, start_index: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Examples ``start_index, start_index + 1, ...`` one at a time, without TensorFlow."""
+    i = int(start_index)
+    while True:
+        yield sampler.example(i)
+        i += 1
+
+
+# ----------------------------------------------------------------------------------
+# Validation excerpts
+# ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ValidationExcerpt:
+    """A fixed excerpt of a validation track, held in memory.
+
+    Attributes:
+        track: the track name.
+        start: first sample in the track.
+        stems: float32 (4, n, 2), the stems in STEMS order (no augmentation).
+    """
+
+    track: str
+    start: int
+    stems: np.ndarray
+
+    @property
+    def mixture(self) -> np.ndarray:
+        """float32 (n, 2): the sum of the stems."""
+        return self.stems.sum(axis=0, dtype=np.float32)
+
+
+def validation_excerpts(tracks: list[Track], *, n_excerpts: int = 4, seconds: float = 10.0
+                        ) -> list[ValidationExcerpt]:
+    """Up to ``n_excerpts`` fixed excerpts of ``seconds`` each, spread over ``tracks``.
+
+    Deterministic: excerpt ``k`` comes from track ``k % len(tracks)``; the excerpts of
+    one track are spaced evenly through it (the middle for a single one). A track
+    shorter than ``seconds`` is taken whole. Fewer excerpts than asked are returned
+    when there are fewer tracks*positions than that (never the same excerpt twice).
+    """
+    if not tracks or n_excerpts <= 0:
+        return []
+    if seconds <= 0:
+        raise ConfigError(f"validation excerpt length must be > 0 s, got {seconds}")
+    want = int(round(seconds * SAMPLE_RATE))
+    per_track: dict[int, int] = {}
+    for k in range(n_excerpts):
+        per_track[k % len(tracks)] = per_track.get(k % len(tracks), 0) + 1
+    out = []
+    for ti, count in sorted(per_track.items()):
+        t = tracks[ti]
+        n = min(want, t.n_samples)
+        room = t.n_samples - n
+        count = 1 if room == 0 else count
+        for c in range(count):
+            start = int(room * (c + 1) / (count + 1)) if room > 0 else 0
+            start = min(room, start)
+            stems = np.stack([read_excerpt(p, start, n) for p in t.stem_paths])
+            out.append(ValidationExcerpt(track=t.name, start=start, stems=stems))
+    return out
+
+
+__all__ = [
+    "EXCERPT_SAMPLES", "FRAME_OFFSET", "Track", "find_tracks", "split_tracks", "dataset_hours",
+    "read_excerpt", "excerpt_magnitudes", "AugmentConfig", "ExcerptPlan", "ExampleSampler",
+    "examples_from_stems", "make_dataset", "iter_examples", "ValidationExcerpt",
+    "validation_excerpts",
+]
