@@ -34,8 +34,9 @@ import keras
 
 from rtsep.constants import MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_STEMS
 from rtsep.nn.config import HybridConfig
-from rtsep.nn.layers import (AddUpsampled, ApplyMasksFramesMajor, BinSlice, InputNorm, StemAttention, StemEmbed,
-                             StemFeedForward, StemsToChannels, StemUnembed, SwapBinsFrames)
+from rtsep.nn.layers import (AddUpsampled, ApplyMasksFramesMajor, BinSlice, InputNorm,
+                             StemAttention, StemEmbed, StemFeedForward, StemsToChannels,
+                             StemUnembed, SwapBinsFrames)
 from rtsep.nn.unet import unet_logits
 
 
