@@ -15,7 +15,7 @@ def add_arguments(p):
                    help="output folder (created if missing; complete songs already there are kept)")
     p.add_argument("--tracks", type=int, default=1, metavar="N", help="number of songs (default 1)")
     p.add_argument("--seconds", type=float, default=30.0, metavar="S",
-                   help="length of each song in seconds, 2..900 (default 30)")
+                   help="length of each song in seconds, 2..600 (default 30)")
     p.add_argument("--seed", type=int, default=0, metavar="K",
                    help="run seed; song i depends only on (seed, i, seconds) (default 0)")
     p.add_argument("--workers", type=int, default=1, metavar="W",

@@ -21,7 +21,7 @@ from rtsep.synth.styles import GM_NAMES, ROLE_INSTRUMENTS, STYLES, Style
 from rtsep.synth.theory import NOTE_NAMES, PROGRESSIONS, Chord, Grid, diatonic_chord
 
 MIN_SECONDS = 2.0
-MAX_SECONDS = 900.0
+MAX_SECONDS = 600.0
 
 HARMONIC_ROLES = ("comp", "strum", "power", "pad", "skank")
 

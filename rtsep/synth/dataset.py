@@ -145,7 +145,7 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     ----------
     out_dir : output folder (created if missing)
     tracks : number of songs (>= 1)
-    seconds : length of each song (2 .. 900 s)
+    seconds : length of each song (2 .. 600 s)
     seed : run seed (>= 0); song i depends only on (seed, i, seconds)
     workers : processes rendering in parallel (>= 1); does not change the output
     progress : show a rich progress bar on stderr

@@ -66,7 +66,7 @@ def render_song(seed: int, index: int, seconds: float, *,
     ----------
     seed : run seed (non-negative int)
     index : song number within the run (non-negative int)
-    seconds : length in seconds (2 .. 900)
+    seconds : length in seconds (2 .. 600)
 
     Returns
     -------

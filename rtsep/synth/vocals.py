@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -38,6 +38,8 @@ FRAME_S = 0.005
 PAUSE_MS = 350
 MAX_ONSET_S = 0.16
 MAX_CODA_S = 0.16
+GROUP_GAP_S = 0.6
+GROUP_MARGIN_S = 1.0
 
 
 class VocalError(RtsepError):
@@ -423,6 +425,18 @@ def add_air(y: np.ndarray, y22: np.ndarray, rng: np.random.Generator, level_db: 
     return (y + 10 ** (level_db / 20) * 3.0 * air).astype(np.float32)
 
 
+def _phrase_groups(notes: tuple[VocalNote, ...], gap_s: float) -> list[list[VocalNote]]:
+    """Split a line where it rests for at least ``gap_s`` seconds."""
+    groups: list[list[VocalNote]] = []
+    end = -1e9
+    for nt in notes:
+        if not groups or nt.start_s - end >= gap_s:
+            groups.append([])
+        groups[-1].append(nt)
+        end = max(end, nt.start_s + nt.dur_s)
+    return groups
+
+
 def render_vocals(lines: tuple[VocalLine, ...], singer: Singer, seconds: float,
                   resources: Resources, workdir: str,
                   rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -445,10 +459,23 @@ def render_vocals(lines: tuple[VocalLine, ...], singer: Singer, seconds: float,
     if "ah" not in order:
         order.append("ah")
     words = analyse_words(order, singer, resources, workdir)
-    n_frames = int(np.ceil(seconds / FRAME_S)) + 1
+    n22 = int(np.ceil(seconds * VOICE_SR)) + 1
     out = {}
     for ln in used:
-        y = sing_line(ln, singer, words, n_frames, rng, breaths=singer.breaths and ln.name == "lead")
+        # sing phrase groups separately: memory stays bounded by the longest group
+        y = np.zeros(n22)
+        for group in _phrase_groups(ln.notes, GROUP_GAP_S):
+            f_off = int(max(0.0, group[0].start_s - GROUP_MARGIN_S) / FRAME_S) // 4 * 4
+            t_off = f_off * FRAME_S  # a multiple of 4 frames = 441 samples exactly
+            t_end = min(seconds, group[-1].start_s + group[-1].dur_s + GROUP_MARGIN_S)
+            if t_end <= t_off:
+                continue
+            sub = replace(ln, notes=tuple(nt._replace(start_s=nt.start_s - t_off) for nt in group))
+            seg = sing_line(sub, singer, words, int(np.ceil((t_end - t_off) / FRAME_S)) + 1, rng,
+                            breaths=singer.breaths and ln.name == "lead")
+            a = f_off // 4 * 441
+            b = min(n22, a + len(seg))
+            y[a:b] += seg[: b - a]
         y44 = soxr.resample(y, VOICE_SR, SAMPLE_RATE, quality="HQ")
         y44 = np.asarray(y44[:n], dtype=np.float64)
         if len(y44) < n:
