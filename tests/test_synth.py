@@ -147,14 +147,19 @@ def test_different_seeds_give_different_songs():
     assert min(tempos) >= 70 and max(tempos) <= 170
 
 
-def test_rerun_reuses_complete_tracks(dataset):
+def test_rerun_reuses_complete_tracks_and_removes_stale_temp(dataset):
     before = {p: p.stat().st_mtime_ns for p in dataset.glob("*/mixture.wav")}
+    # what a killed run leaves: a hidden temp folder of a process that is gone
+    stale = dataset / f".synth-{SEED}-00000.tmp-4194305-x1y2"
+    stale.mkdir()
+    (stale / "vocals.wav").write_bytes(b"RIFF")
     rc = main(["synth", "--out", str(dataset), "--tracks", str(N_TRACKS), "--seconds", str(SECONDS),
                "--seed", str(SEED), "--quiet"])
     assert rc == 0
     assert before == {p: p.stat().st_mtime_ns for p in dataset.glob("*/mixture.wav")}
     manifest = json.loads((dataset / "manifest.json").read_text())
     assert len(manifest["tracks"]) == N_TRACKS and all(t.get("reused") for t in manifest["tracks"])
+    assert not stale.exists()
 
 
 @pytest.mark.parametrize("args, message", [

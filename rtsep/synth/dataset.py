@@ -91,7 +91,7 @@ def write_track(out_dir: Path, name: str, audio: dict[str, np.ndarray]) -> Path:
     Returns the final folder.
     """
     final = out_dir / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=out_dir))
     try:
         for key in FILES:
             sf.write(tmp / f"{key}.wav", audio[key], SAMPLE_RATE, subtype="PCM_16", format="WAV")
@@ -103,6 +103,27 @@ def write_track(out_dir: Path, name: str, audio: dict[str, np.ndarray]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def remove_stale_temp(out_dir: Path) -> list[Path]:
+    """Delete temporary track folders left by runs that were killed (their process
+    is gone); folders of live processes are kept. Returns what was deleted."""
+    removed = []
+    for p in out_dir.glob(".synth-*.tmp-*"):
+        try:
+            pid = int(p.name.split(".tmp-", 1)[1].split("-", 1)[0])
+        except (IndexError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # someone else's live process
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
 
 
 def _render_and_write(out_dir: str, seed: int, index: int, seconds: float,
@@ -157,6 +178,7 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     tracks, seconds, seed, workers = check_args(tracks, seconds, seed, workers)
     resources = find_resources()
     out = prepare_out_dir(out_dir)
+    remove_stale_temp(out)
     header = {"generator": "rtsep synth", "rtsep_version": __version__, "seed": seed,
               "seconds": seconds, "sample_rate": SAMPLE_RATE, "stems": list(STEMS),
               "resources": resources.to_dict()}
