@@ -198,3 +198,24 @@ def test_missing_tool_exit_2(tmp_path, capsys, monkeypatch, env, package):
     rc = main(["synth", "--out", str(tmp_path / "o"), "--seconds", "3", "--quiet"])
     assert rc == EXIT_USAGE
     assert package in capsys.readouterr().err
+
+
+def test_compositions_cover_the_brief():
+    """Cheap checks over many compositions (no audio): tempo range, every stem in
+    every song, a resting stem in most songs, no voice-like patch outside vocals."""
+    from rtsep.synth import compose_song
+    from rtsep.synth.styles import VOICE_LIKE_PROGRAMS
+
+    songs = [compose_song(21, i, 30.0) for i in range(60)]
+    with_rest = 0
+    for song in songs:
+        assert 70.0 <= song.grid.tempo_bpm <= 170.0
+        sections = song.section_times()
+        for stem in STEMS:
+            assert any(stem in active for _, _, _, active in sections), (song.name, stem)
+        if any(len(active) < len(STEMS) for _, _, _, active in sections):
+            with_rest += 1
+        assert not [p for p in song.parts if p.stem != "drums" and p.program in VOICE_LIKE_PROGRAMS]
+        assert song.vocal_lines[0].name == "lead" and song.vocal_lines[0].notes
+    assert with_rest >= 0.8 * len(songs)
+    assert len({s.style for s in songs}) >= 6 and len({s.key_root for s in songs}) >= 8
