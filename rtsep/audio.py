@@ -179,7 +179,8 @@ def list_tracks(dataset) -> list[Path]:
         raise DatasetError(f"{dataset}: no such folder")
     if is_track_folder(dataset):
         return [dataset]
-    tracks = sorted(p for p in dataset.iterdir() if is_track_folder(p))
+    # Hidden folders are skipped: they are temporary folders of interrupted writers.
+    tracks = sorted(p for p in dataset.iterdir() if not p.name.startswith(".") and is_track_folder(p))
     if not tracks:
         raise DatasetError(f"{dataset}: no track folders with vocals, drums, bass and other "
                            "(.wav or .flac) found (MUSDB18-HQ layout)")
