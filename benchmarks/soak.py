@@ -67,7 +67,7 @@ def soak(args, worker: str) -> dict:
     hop = args.model_hop if args.model_hop == "auto" else int(args.model_hop)
     sep = LiveSeparator(model, client_name=args.name, servername=args.server, worker=worker,
                         model_hop=hop, lookahead=args.lookahead,
-                        reserve_periods=args.reserve_periods)
+                        reserve_periods=args.reserve_periods, worker_nice=args.worker_nice)
     sep.start()
     player = None
     try:
@@ -122,6 +122,8 @@ def soak(args, worker: str) -> dict:
             "latency_samples": s["latency_samples"], "latency_ms": round(s["latency_ms"], 2),
             "reserve_periods": s["reserve_periods"], "model_call_ms": round(plan.model_ms, 2),
             "skipped_frames": s["skipped_frames"], "stopped_by": reason or "time",
+            "worker_nice": args.worker_nice if worker == "process" else 0,
+            "notes": plan.notes,
         }
     finally:
         if player is not None:
@@ -139,6 +141,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lookahead", type=int, default=0)
     ap.add_argument("--reserve-periods", type=int, default=None)
     ap.add_argument("--worker", choices=("process", "thread"), default=None)
+    ap.add_argument("--worker-nice", type=int, default=0,
+                    help="nice value of the worker process (0: unchanged) [default: 0]")
     ap.add_argument("--compare-workers", action="store_true", help="run thread, then process")
     ap.add_argument("--play", default=str(DEFAULT_PLAY),
                     help="audio file to loop into the client, 'noise', or 'system' (capture ports)")

@@ -55,6 +55,9 @@ def add_arguments(p):
     p.add_argument("--worker", choices=("process", "thread"), default=None,
                    help="run the separation in a process (default) or a thread")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for TensorFlow")
+    p.add_argument("--worker-nice", type=int, default=0, metavar="N",
+                   help="nice value for the worker process (e.g. -10; needs CAP_SYS_NICE) "
+                        "[default: 0, unchanged]")
     p.add_argument("--json-stats", default=None, metavar="FILE",
                    help="rewrite FILE (atomically) every second with a JSON object of statistics")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
@@ -89,7 +92,8 @@ def run(args) -> int:
     sep = LiveSeparator(model, client_name=args.name, servername=args.server,
                         lookahead=args.lookahead, model_hop=args.model_hop,
                         reserve_periods=args.reserve_periods, gains=gains,
-                        worker=args.worker or DEFAULT_WORKER, threads=args.threads)
+                        worker=args.worker or DEFAULT_WORKER, threads=args.threads,
+                        worker_nice=args.worker_nice)
     try:
         sep.start(progress=lambda msg: print(f"rtsep live: {msg}", file=sys.stderr, flush=True))
         plan = sep.plan
@@ -134,5 +138,9 @@ def run(args) -> int:
     s = sep.stats()
     if args.json_stats and s:
         write_json_atomic(args.json_stats, s)
-    print(f"rtsep live: stopped; {format_status(s)}", file=sys.stderr)
+    if s:
+        s = dict(s, load=s["load_avg"])  # the whole run's load, not the last second's
+        print(f"rtsep live: stopped; {format_status(s)}", file=sys.stderr)
+    else:
+        print("rtsep live: stopped", file=sys.stderr)
     return 0

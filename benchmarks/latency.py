@@ -1,0 +1,129 @@
+"""Reported vs measured latency of the live client, at several JACK periods.
+
+For each period this starts a private dummy-backend JACK server (or uses yours with
+``--server``), starts :class:`rtsep.live.LiveSeparator`, plays unit clicks into its
+inputs from a separate player client and records the four stem outputs with a
+separate recorder client, both aligned by JACK frame time. The stems sum to the
+input (ratio masks), so the click's position in the sum of the stems is the delay,
+whatever the model. Prints one JSON object per period::
+
+    {"bench": "latency", "period": 256, "reported_samples": 4607,
+     "measured_samples": 4607, "delta_samples": 0, "jack_reported": [4607, 4607],
+     "engine_latency_samples": 4095, "reserve_periods": 1, "latency_ms": 104.47, ...}
+
+``reported_samples`` is what the client tells JACK (``jack_port_get_latency_range``
+of ``vocals_L``, capture mode, in ``jack_reported``); ``measured_samples`` the
+click delay (all clicks must agree: ``clicks_agree``).
+
+Usage::
+
+    python benchmarks/latency.py                              # periods 64..1024, route test model
+    python benchmarks/latency.py --model default --model-hop auto --periods 256,1024
+    python benchmarks/latency.py --server default             # your running server, its period
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+
+def measure(args, servername: str | None) -> dict:
+    from rtsep import jack_latency as jl
+    from rtsep.jack_probe import measure_click_delay
+    from rtsep.jack_server import open_client
+    from rtsep.live import LiveSeparator, parse_test_model
+
+    model = parse_test_model(args.test_model) if args.test_model else args.model
+    hop = args.model_hop if args.model_hop == "auto" else int(args.model_hop)
+    name = f"rtsep-lat-{os.getpid()}"
+    with LiveSeparator(model, client_name=name, servername=servername, worker=args.worker,
+                       lookahead=args.lookahead, model_hop=hop,
+                       reserve_periods=args.reserve_periods) as sep:
+        lat = sep.latency_samples
+        sinks = [f"{name}:{stem}_L" for stem in ("vocals", "drums", "bass", "other")]
+        tries = 0
+        while True:
+            tries += 1
+            before = sep.stats()["underruns"]
+            res = measure_click_delay([f"{name}:in_L", f"{name}:in_R"], sinks,
+                                      expected_max=lat + 4096, servername=servername,
+                                      n_clicks=args.clicks, name=f"{name}-probe")
+            clean = res.discontinuities == 0 and sep.stats()["underruns"] == before
+            if clean or tries >= 3:
+                break
+        # the stems sum to the input: locate each click in the sum
+        total = res.recording.sum(axis=1)
+        spacing = lat + 4096 + 8192
+        delays = []
+        peaks = []
+        for k in range(args.clicks):
+            c = 4096 + k * spacing
+            seg = np.abs(total[c:c + spacing])
+            delays.append(int(seg.argmax()))
+            peaks.append(float(seg.max()))
+        obs = open_client(f"{name}-obs", servername)
+        try:
+            jack_rep = jl.get_latency_range(obs.get_port_by_name(f"{name}:vocals_L"), jl.CAPTURE)
+        finally:
+            obs.close()
+        s = sep.stats()
+        plan = sep.plan
+    measured = max(set(delays), key=delays.count)
+    return {
+        "bench": "latency", "period": s["period"], "reported_samples": lat,
+        "measured_samples": measured, "delta_samples": measured - lat,
+        "jack_reported": list(jack_rep), "clicks_agree": len(set(delays)) == 1,
+        "click_delays": delays, "click_peaks": [round(p, 5) for p in peaks],
+        "engine_latency_samples": plan.engine_latency_samples,
+        "reserve_periods": plan.reserve_periods, "model_hop": plan.model_hop,
+        "lookahead": args.lookahead, "latency_ms": round(1e3 * lat / 44100, 2),
+        "model": args.test_model or args.model, "model_call_ms": round(plan.model_ms, 3),
+        "device": plan.device, "worker": args.worker,
+        "frame_time_discontinuities": res.discontinuities, "underruns": s["underruns"],
+        "tries": tries,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--periods", default="64,128,256,512,1024",
+                    help="comma-separated JACK periods (private dummy servers)")
+    ap.add_argument("--server", default=None,
+                    help="measure on this running server instead (its own period)")
+    ap.add_argument("--async-server", action="store_true",
+                    help="private servers in JACK's default asynchronous mode (default: -S, so "
+                         "that a late probe callback cannot misread the frame time)")
+    ap.add_argument("--model", default="default", help="model NAME or PATH (with --test-model '')")
+    ap.add_argument("--test-model", default="route:vocals",
+                    help="test model (route:STEM, random:ARCH[:SIZE]); '' to use --model "
+                         "[default: route:vocals]")
+    ap.add_argument("--model-hop", default="1", help="K frames or 'auto' [default: 1]")
+    ap.add_argument("--lookahead", type=int, default=0)
+    ap.add_argument("--reserve-periods", type=int, default=None)
+    ap.add_argument("--worker", choices=("process", "thread"), default="process")
+    ap.add_argument("--clicks", type=int, default=4)
+    args = ap.parse_args(argv)
+    from rtsep.errors import RtsepError
+    from rtsep.jack_server import DummyServer
+
+    try:
+        if args.server:
+            print(json.dumps(measure(args, args.server)), flush=True)
+            return 0
+        for period in (int(p) for p in args.periods.split(",")):
+            name = f"rtsep-latency-{os.getpid()}-{period}"
+            with DummyServer(name, period=period, sync=not args.async_server):
+                print(json.dumps(measure(args, name)), flush=True)
+    except RtsepError as exc:
+        print(f"latency: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
