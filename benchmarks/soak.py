@@ -67,7 +67,8 @@ def soak(args, worker: str) -> dict:
     hop = args.model_hop if args.model_hop == "auto" else int(args.model_hop)
     sep = LiveSeparator(model, client_name=args.name, servername=args.server, worker=worker,
                         model_hop=hop, lookahead=args.lookahead,
-                        reserve_periods=args.reserve_periods, worker_nice=args.worker_nice)
+                        reserve_periods=args.reserve_periods, worker_nice=args.worker_nice,
+                        worker_rtprio=args.worker_rtprio)
     sep.start()
     player = None
     try:
@@ -123,6 +124,7 @@ def soak(args, worker: str) -> dict:
             "reserve_periods": s["reserve_periods"], "model_call_ms": round(plan.model_ms, 2),
             "skipped_frames": s["skipped_frames"], "stopped_by": reason or "time",
             "worker_nice": args.worker_nice if worker == "process" else 0,
+            "worker_rtprio": args.worker_rtprio if worker == "process" else 0,
             "notes": plan.notes,
         }
     finally:
@@ -143,6 +145,8 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", choices=("process", "thread"), default=None)
     ap.add_argument("--worker-nice", type=int, default=0,
                     help="nice value of the worker process (0: unchanged) [default: 0]")
+    ap.add_argument("--worker-rtprio", type=int, default=0,
+                    help="SCHED_FIFO priority of the worker process, below JACK's (0: none)")
     ap.add_argument("--compare-workers", action="store_true", help="run thread, then process")
     ap.add_argument("--play", default=str(DEFAULT_PLAY),
                     help="audio file to loop into the client, 'noise', or 'system' (capture ports)")

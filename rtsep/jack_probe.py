@@ -29,7 +29,7 @@ def _frame_diff(a: int, b: int) -> int:
 def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
                 servername: str | None = None, lead_s: float = 0.3,
                 name: str = "rtsep-probe", timeout_s: float | None = None,
-                stats: dict | None = None) -> np.ndarray:
+                stats: dict | None = None, start_frame: int | None = None) -> np.ndarray:
     """Play ``signal`` into ``targets`` and record ``sinks``, both from the same frame time.
 
     Parameters
@@ -45,6 +45,9 @@ def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
     servername : str, optional
     lead_s : float
         Time between connecting and the start frame.
+    start_frame : int, optional
+        An absolute JACK frame time to start at instead (must lie in the future
+        once the clients are connected, else JackError).
     timeout_s : float, optional
         Default: the recording's duration plus 10 s.
     stats : dict, optional
@@ -120,9 +123,15 @@ def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
         except Exception as exc:  # jack.JackError
             raise JackError(f"cannot connect the probe clients: {exc}") from None
         time.sleep(0.05)
-        start[0] = (player.frame_time + int(lead_s * player.samplerate)) & 0xFFFFFFFF
+        now = player.frame_time
+        if start_frame is None:
+            start_frame = now + int(lead_s * player.samplerate)
+        elif _frame_diff(start_frame, now) < 2 * player.blocksize:
+            raise JackError(f"the start frame {start_frame} is not in the future (now {now})")
+        start[0] = int(start_frame) & 0xFFFFFFFF
         if timeout_s is None:
-            timeout_s = record_frames / player.samplerate + lead_s + 10.0
+            ahead = max(_frame_diff(start[0], now), 0) / player.samplerate
+            timeout_s = record_frames / player.samplerate + ahead + 10.0
         deadline = time.monotonic() + timeout_s
         while not done[0]:
             if time.monotonic() > deadline:

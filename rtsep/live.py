@@ -62,12 +62,30 @@ Faults
 Thread or process worker (measured, 2-core CPU, dummy server)
 -------------------------------------------------------------
 The callback is Python, so it needs the GIL. With the worker in a *thread* the
-callback waits for the GIL whenever the worker runs Python code (engine
-bookkeeping, Keras call overhead); with the worker in a *process* the client
-process has the callback and an idle main thread only, and the two share nothing
-but memory (``multiprocessing.shared_memory``). The figures are in
-``benchmarks/soak.py --compare-workers`` output and the README; the default is
-``worker="process"`` (see :data:`DEFAULT_WORKER`).
+realtime callback waits for the GIL whenever the (non-realtime, preemptible)
+worker thread holds it: engine bookkeeping, the Keras call's Python overhead. That
+is a priority inversion. With the worker in a *process* the client process has the
+callback and an idle main thread only; the two processes share nothing but memory
+(``multiprocessing.shared_memory``). Measured with ``benchmarks/soak.py``
+(``jackd -R -d dummy -p 128``, untrained U-Net at ~44 ms per call on both cores,
+model hop 8, 40 s per run, runs alternated, on a 2-core VM that other jobs kept at a
+load average of 3-4):
+
+========  ======  ==========================  =================
+worker    xruns   callbacks ending > P/2      client CPU
+========  ======  ==========================  =================
+thread    61, 91  21, 26                      35 % (incl. model)
+process   19, 13  6, 1                        6 %
+========  ======  ==========================  =================
+
+Other process runs under the same load gave 13-129 xruns: the machine's noise is
+large, but the direction and its cause agree, so :data:`DEFAULT_WORKER` is
+``"process"``. Worker priority (process worker, period 256, hop 6, same load):
+``worker_rtprio=1`` (SCHED_FIFO below JACK) gave 0 underruns but 60-64 xruns (the
+realtime TensorFlow threads starve the client's non-realtime main thread, which
+can hold the GIL the callback needs); the default (normal priority) gave 0 xruns
+and 1-63 underruns (the worker preempted by other jobs beyond the reserve). Both
+stay options (``worker_rtprio``, ``worker_nice``); defaults leave priorities alone.
 """
 
 from __future__ import annotations
@@ -139,7 +157,8 @@ PORT_NAMES_OUT = tuple(f"{name}_{side}" for name in OUTPUTS for side in "LR")
  C_HIST_N,         # worker: hop times written to the history
  C_ENGINE_LAT,     # worker: D
  C_FRAMES_MAX,     # worker: largest chunk fed
- ) = range(20)
+ C_FIRST_FRAME,    # callback: JACK frame time of the first cycle (engine sample 0)
+ ) = range(21)
 N_CTL = 32
 
 _STATE_STARTING, _STATE_READY, _STATE_RUNNING, _STATE_STOPPED, _STATE_FAILED = 0, 1, 2, 3, -1
@@ -345,6 +364,7 @@ class _WorkerParams:
     threads: int | None = None
     warm_calls: int = 8
     nice: int = 0
+    rtprio: int = 0
 
 
 @dataclass
@@ -602,17 +622,20 @@ def _worker_loop(engine, sh: _Shared, gains: np.ndarray, parent_pid: bool = Fals
     ctl[C_STATE] = _STATE_STOPPED
 
 
-def _raise_priority(nice: int) -> str | None:
-    """Lower the worker process's nice value (before TensorFlow starts its threads,
-    which inherit it). Returns a note when that was not allowed."""
-    if not nice:
-        return None
+def _raise_priority(nice: int, rtprio: int = 0) -> str | None:
+    """Raise the worker process's priority before TensorFlow starts its threads (which
+    inherit it): a lower nice value, or SCHED_FIFO at ``rtprio`` (keep it below
+    JACK's, 10 by default in jackd2). Returns a note when that was not allowed."""
     try:
-        os.setpriority(os.PRIO_PROCESS, 0, int(nice))
+        if rtprio:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(rtprio)))
+        elif nice:
+            os.setpriority(os.PRIO_PROCESS, 0, int(nice))
     except (PermissionError, OSError) as exc:
-        return (f"could not set the worker's nice value to {nice} ({exc.strerror or exc}); it runs "
-                "at normal priority (grant CAP_SYS_NICE or a negative nice limit in "
-                "/etc/security/limits.conf, as for JACK's realtime group)")
+        what = f"realtime priority {rtprio}" if rtprio else f"nice value {nice}"
+        return (f"could not give the worker {what} ({exc.strerror or exc}); it runs at normal "
+                "priority (needs the rights JACK's realtime group has: rtprio/nice limits in "
+                "/etc/security/limits.conf, or CAP_SYS_NICE)")
     return None
 
 
@@ -626,7 +649,7 @@ def _worker_main(source, params: _WorkerParams, shared, conn, quiet: bool = Fals
     sh = _Shared.attach(shared) if own else shared
     engine = None
     hush = _QuietStderr() if quiet else None
-    nice_note = _raise_priority(params.nice) if own else None
+    nice_note = _raise_priority(params.nice, params.rtprio) if own else None
     try:
         model, warmup_s, device = _load_model(source, params.threads)
         engine, plan = make_plan(model, params, warmup_s, device)
@@ -754,6 +777,9 @@ class LiveSeparator:
         Nice value of the worker process (negative = more CPU share against other
         programs; needs CAP_SYS_NICE, else a note and normal priority). Not used
         with a worker thread (it would also apply to the main thread).
+    worker_rtprio : int
+        If > 0: SCHED_FIFO priority of the worker process (below JACK's, e.g. 1-5);
+        TensorFlow's threads inherit it. Needs realtime rights (else a note).
     start_timeout_s : float
         How long loading and warming the model may take.
 
@@ -768,7 +794,8 @@ class LiveSeparator:
                  lookahead: int = 0, model_hop: int | str = 1,
                  reserve_periods: int | None = None, gains=None,
                  worker: str = DEFAULT_WORKER, threads: int | None = None,
-                 worker_nice: int = DEFAULT_WORKER_NICE, start_timeout_s: float = 600.0):
+                 worker_nice: int = DEFAULT_WORKER_NICE, worker_rtprio: int = 0,
+                 start_timeout_s: float = 600.0):
         if worker not in ("process", "thread"):
             raise ConfigError(f"worker must be 'process' or 'thread', got {worker!r}")
         if not (model_hop == "auto" or (isinstance(model_hop, int) and model_hop >= 1)):
@@ -790,6 +817,7 @@ class LiveSeparator:
         self.worker = worker
         self.threads = threads
         self.worker_nice = int(worker_nice)
+        self.worker_rtprio = int(worker_rtprio)
         self.start_timeout_s = float(start_timeout_s)
         self.plan: Plan | None = None
         self.client = None
@@ -869,7 +897,8 @@ class LiveSeparator:
         self._finalizer = weakref.finalize(self, _emergency_stop, sh)
         params = _WorkerParams(period=period, lookahead=self.lookahead, model_hop=self.model_hop,
                                reserve_periods=self.reserve_periods, gains=self.gains,
-                               threads=self.threads, nice=self.worker_nice)
+                               threads=self.threads, nice=self.worker_nice,
+                               rtprio=self.worker_rtprio)
         self._start_worker(params)
         self.plan = self._wait_ready()
         self._latency_samples = self.plan.latency_samples
@@ -946,6 +975,8 @@ class LiveSeparator:
         rng = range(n_out)
 
         def process(frames):
+            if not ctl[C_CYCLES]:
+                ctl[C_FIRST_FRAME] = client.last_frame_time
             in_arrays[0] = p_in_l.get_array()
             in_arrays[1] = p_in_r.get_array()
             rin.push(in_arrays, frames)
@@ -1123,6 +1154,13 @@ class LiveSeparator:
                 return "timeout"
             self._shutdown.wait(0.05 if left is None else min(0.05, left))
             self._follow_latency()
+
+    @property
+    def first_frame(self) -> int | None:
+        """JACK frame time of the first cycle: input sample 0 of the engine (None before it)."""
+        if self._sh is None or not self._sh.ctl[C_CYCLES]:
+            return None
+        return int(self._sh.ctl[C_FIRST_FRAME])
 
     @property
     def shutdown_reason(self) -> str:
