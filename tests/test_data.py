@@ -311,3 +311,21 @@ def test_tf_dataset_matches_sampler(dataset):
 def test_examples_from_stems_rejects_wrong_length():
     with pytest.raises(ValueError, match="excerpt"):
         examples_from_stems(np.zeros((4, 1000, 2), np.float32))
+
+
+def test_sharded_example_index_covers_the_stream_once():
+    from rtsep.data import sharded_example_index
+
+    b, start = 3, 12
+    assert [sharded_example_index(j, batch_size=b, start_index=start) for j in range(7)] == list(range(12, 19))
+    for shards, reps in ((2, 1), (3, 2), (1, 4)):
+        seen = []
+        for k in range(shards):
+            seen += [sharded_example_index(j, batch_size=b, start_index=start, shard_index=k,
+                                           num_shards=shards, replicas_per_shard=reps)
+                     for j in range(b * reps * 5)]  # 5 steps
+        assert sorted(seen) == list(range(start, start + 5 * b * shards * reps))
+        # step 0 of every shard lies in the first global batch
+        first = [sharded_example_index(0, batch_size=b, start_index=start, shard_index=k,
+                                       num_shards=shards, replicas_per_shard=reps) for k in range(shards)]
+        assert max(first) < start + b * shards * reps

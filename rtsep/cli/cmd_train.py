@@ -1,0 +1,115 @@
+"""``rtsep train``: train a separation model on a MUSDB18-HQ-style folder."""
+
+from __future__ import annotations
+
+import shlex
+
+NAME = "train"
+HELP = ("Train a model (unet or hybrid) on track folders with vocals/drums/bass/other stems; "
+        "writes the artifact, checkpoints and TensorBoard logs to --out.")
+
+# (flag, TrainConfig field, type, help). Unset options keep TrainConfig's defaults.
+_OPTIONS = (
+    ("--steps", "steps", int, "total optimiser steps (default 10000)"),
+    ("--batch-size", "batch_size", int, "global batch, examples per step (default 4)"),
+    ("--lr", "lr", float, "peak learning rate after warm-up (default 1e-3)"),
+    ("--warmup-steps", "warmup_steps", int, "linear warm-up steps (default 200)"),
+    ("--val-every", "val_every", int, "steps between validations; 0: only at the end (default 500)"),
+    ("--val-fraction", "val_fraction", float, "share of tracks held out for validation (default 0.1)"),
+    ("--val-excerpts", "val_excerpts", int, "validation excerpts (default 4)"),
+    ("--val-seconds", "val_seconds", float, "seconds per validation excerpt (default 10)"),
+    ("--checkpoint-every", "checkpoint_every", int, "steps between checkpoints (default 250)"),
+    ("--seed", "seed", int, "seed of initialisation, data stream and validation split (default 0)"),
+    ("--loss", "loss", str, "l1 (default) or l1_log"),
+    ("--workers", "workers", int, "parallel example makers in the input pipeline (default 2)"),
+    ("--remix-prob", None, float, "probability that a stem comes from another track (default 0.5)"),
+)
+
+
+def add_arguments(p):
+    p.add_argument("--data", required=True, metavar="DIR",
+                   help="dataset: a folder of track folders (MUSDB18-HQ layout: vocals, drums, bass, "
+                        "other as .wav or .flac at 44.1 kHz; a mixture file is ignored), or a "
+                        "MUSDB18-HQ root (its train/ is used)")
+    p.add_argument("--arch", choices=("unet", "hybrid"), default=None,
+                   help="architecture (required unless --config names one)")
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="model config JSON (ModelConfig: {\"arch\": ..., \"net\": {...}}, or an "
+                        "artifact's config.json) instead of the --arch/--size preset")
+    p.add_argument("--size", choices=("default", "tiny"), default="default",
+                   help="preset size (default: default)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="artifact folder to write, e.g. models/NAME (checkpoints/ and logs/ go inside)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest checkpoint (same step, same data)")
+    p.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
+                   help="tf.distribute strategy: mirrored = all local GPUs (or the CPU); multiworker = "
+                        "the cluster in TF_CONFIG (default: none)")
+    for flag, _field, typ, text in _OPTIONS:
+        p.add_argument(flag, type=typ, default=None, help=text)
+    p.add_argument("--no-augment", action="store_true",
+                   help="no augmentation (no gains, channel swaps or remixing)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or messages")
+
+
+def _command_line(args) -> str:
+    parts = ["rtsep", "train", "--data", args.data]
+    if args.arch:
+        parts += ["--arch", args.arch]
+    if args.config:
+        parts += ["--config", args.config]
+    parts += ["--size", args.size, "--out", args.out]
+    for flag, _field, _typ, _text in _OPTIONS:
+        v = getattr(args, flag[2:].replace("-", "_"))
+        if v is not None:
+            parts += [flag, str(v)]
+    if args.strategy != "none":
+        parts += ["--strategy", args.strategy]
+    for flag in ("resume", "no_augment"):
+        if getattr(args, flag):
+            parts.append("--" + flag.replace("_", "-"))
+    return shlex.join(parts)
+
+
+def build_config(args):
+    """The :class:`rtsep.train.TrainConfig` the parsed options describe."""
+    from rtsep.data import AugmentConfig
+    from rtsep.errors import ConfigError
+    from rtsep.nn.config import ModelConfig
+    from rtsep.train import TrainConfig
+
+    arch = args.arch
+    if args.config:
+        file_arch = ModelConfig.from_json_file(args.config).arch
+        if arch is None:
+            arch = file_arch
+        elif arch != file_arch:
+            raise ConfigError(f"--arch {arch} but --config {args.config} describes a {file_arch} model; "
+                              f"drop --arch or make them agree")
+    if arch is None:
+        raise ConfigError("no architecture: pass --arch unet|hybrid (or --config FILE)")
+    kw = {"data": args.data, "out": args.out, "arch": arch, "size": args.size,
+          "model_config": args.config, "strategy": args.strategy, "command": _command_line(args)}
+    for flag, field, _typ, _text in _OPTIONS:
+        v = getattr(args, flag[2:].replace("-", "_"))
+        if v is not None and field is not None:
+            kw[field] = v
+    if args.no_augment:
+        if args.remix_prob is not None:
+            raise ConfigError("--remix-prob and --no-augment contradict each other; drop one")
+        kw["augment"] = AugmentConfig.none()
+    elif args.remix_prob is not None:
+        kw["augment"] = AugmentConfig(remix_prob=args.remix_prob)
+    return TrainConfig(**kw)
+
+
+def run(args) -> int:
+    import sys
+
+    from rtsep.train import train
+
+    cfg = build_config(args)
+    out = train(cfg, resume=args.resume, show_progress=not args.no_progress)
+    if not args.no_progress:
+        print(f"model written to {out}", file=sys.stderr)
+    return 0
