@@ -147,10 +147,22 @@ class DummyServer:
             return "(no log)"
 
     def kill(self) -> None:
-        """Kill the server abruptly (SIGKILL), as a crash would."""
+        """Kill the server abruptly (SIGKILL), as a crash would; remove its shared memory."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(5)
+        self.remove_leftovers()
+
+    def remove_leftovers(self) -> None:
+        """Remove the /dev/shm files a killed server of this name leaves behind."""
+        import glob
+
+        for pattern in (f"jack_{self.name}_*", f"jack_sem.*_{self.name}_*"):
+            for path in glob.glob(os.path.join("/dev/shm", pattern)):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
