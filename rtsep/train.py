@@ -146,7 +146,7 @@ class TrainConfig:
     loss: str = "l1"
     seed: int = 0
     val_fraction: float = 0.1
-    val_every: int = 500
+    val_every: int = 1000
     val_excerpts: int = 4
     val_seconds: float = 10.0
     checkpoint_every: int = 250
@@ -572,7 +572,7 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
 
     writer = tf.summary.create_file_writer(str(out / LOGS_DIR)) if chief else tf.summary.create_noop_writer()
     runtime = ModelRuntime.from_model(model, mconfig, batch_size=4, warmup_calls=0) if excerpts else None
-    say = _printer(show_progress)
+    say = _printer(show_progress and chief)
     n_params = count_params(model)
     say(f"training {mconfig.arch} ({n_params:,} parameters) on {len(train_tracks)} tracks "
         f"({dataset_hours(train_tracks):.2f} h), validating on {len(val_tracks)} "
@@ -580,6 +580,9 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
         + (f"; resuming at step {run.step}" if run.step else ""))
 
     def checkpoint():
+        # the optimizer's counter is the truth: an interrupt may land between a finished
+        # step and the Python bookkeeping after it
+        run.step = int(optimizer.iterations.numpy())
         if chief:
             _save_checkpoint(out, model, optimizer, run.to_json(cfg, global_batch), cfg.keep_checkpoints)
 
@@ -612,7 +615,7 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
     try:
         with _Interrupt():
             iterator = iter(dist_ds)
-            progress = _Progress(cfg.steps, run.step, global_batch, show_progress)
+            progress = _Progress(cfg.steps, run.step, global_batch, show_progress and chief)
             losses = []
             while run.step < cfg.steps:
                 x, y = next(iterator)
@@ -647,10 +650,11 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
         if progress is not None:
             progress.close()
         saved = list_checkpoints(out)
-        if not saved or saved[-1][0] != run.step:
+        if not saved or saved[-1][0] != int(optimizer.iterations.numpy()):
             checkpoint()
-        say(f"interrupted at step {run.step}: checkpoint saved in {out / CHECKPOINTS_DIR}; "
-            f"continue with --resume")
+        if chief:
+            print(f"interrupted at step {run.step}: checkpoint saved in {out / CHECKPOINTS_DIR}; "
+                  f"continue with --resume", file=sys.stderr, flush=True)
         raise
     finally:
         if progress is not None:

@@ -14,7 +14,7 @@ _OPTIONS = (
     ("--batch-size", "batch_size", int, "global batch, examples per step (default 4)"),
     ("--lr", "lr", float, "peak learning rate after warm-up (default 1e-3)"),
     ("--warmup-steps", "warmup_steps", int, "linear warm-up steps (default 200)"),
-    ("--val-every", "val_every", int, "steps between validations; 0: only at the end (default 500)"),
+    ("--val-every", "val_every", int, "steps between validations; 0: only at the end (default 1000; 4 excerpts of 10 s cost ~45 s on 2 cores)"),
     ("--val-fraction", "val_fraction", float, "share of tracks held out for validation (default 0.1)"),
     ("--val-excerpts", "val_excerpts", int, "validation excerpts (default 4)"),
     ("--val-seconds", "val_seconds", float, "seconds per validation excerpt (default 10)"),
