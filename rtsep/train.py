@@ -36,8 +36,11 @@ Loss
 ----
 Plain L1 between estimated and true stem magnitudes, averaged over stems, bins,
 frames and channels (``"l1"``, the default and the baseline of the design). Option
-``"l1_log"`` applies L1 to ``log1p(magnitude)``, which weighs quiet bins more; no
-measurement here has shown it better, so it is not the default.
+``"l1_log"`` applies L1 to ``log1p(magnitude)``, which weighs quiet bins more. A
+measurement supports plain L1: the default U-Net, 250 steps of batch 4 on 8
+synthetic 30 s songs (``rtsep synth --tracks 10 --seed 1``, 2 held out), validation
+SDR mean over stems 0.95 dB with ``l1`` against -0.43 dB with ``l1_log`` (vocals
+2.72 / 2.69, drums 1.91 / 1.64, bass 0.95 / 0.29, other -1.76 / -6.33 dB).
 
 Optimiser: Adam with a linear warm-up over ``warmup_steps`` and a cosine decay to
 ``lr * min_lr_ratio`` at ``steps``; the gradient's global norm is clipped at
