@@ -637,15 +637,17 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
                     losses = []
                 if on_step is not None:
                     on_step(run.step, loss)
+                if excerpts and cfg.val_every and run.step % cfg.val_every == 0:
+                    run_validation()  # before the checkpoint, so that it records the result
                 if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:
                     checkpoint()
-                if excerpts and cfg.val_every and run.step % cfg.val_every == 0:
-                    run_validation()
             progress.close()
-            if excerpts and run.last_val_step != run.step:
+            validated_now = bool(excerpts) and run.last_val_step != run.step
+            if validated_now:
                 run_validation()
-            if not list_checkpoints(out) or list_checkpoints(out)[-1][0] != run.step:
-                checkpoint()
+            saved = list_checkpoints(out)
+            if validated_now or not saved or saved[-1][0] != run.step:
+                checkpoint()  # (again, if needed) so that it records the final validation
             if chief and (not excerpts or not (out / "config.json").is_file()):
                 card, training = card_and_training()
                 _publish_artifact(out, model, mconfig, card, training)

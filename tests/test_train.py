@@ -142,6 +142,8 @@ def test_cli_train_writes_loadable_artifact(tmp_path):
     saved = TrainConfig.from_json_file(out / "train_config.json")
     assert saved.steps == 4 and saved.batch_size == 2 and saved.strategy == "mirrored"
     assert [s for s, _ in list_checkpoints(out)] == [2, 4]
+    state = json.loads((list_checkpoints(out)[-1][1] / "state.json").read_text())
+    assert state["best_step"] == 4 and set(state["best_sdr"]) == {*STEMS, "mean"}  # validated, then saved
 
     import tensorflow as tf
     tags = set()
