@@ -102,8 +102,8 @@ def frame_signal(x: np.ndarray) -> np.ndarray:
     n_frames = n_frames_for(n)
     padded = np.zeros((n_channels, (n_frames - 1) * HOP + N_FFT), dtype=xc.dtype)
     padded[:, PAD_START:PAD_START + n] = xc
-    idx = np.arange(n_frames)[:, None] * HOP + np.arange(N_FFT)[None, :]
-    return padded[:, idx] * analysis_window(xc.dtype)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=1)[:, ::HOP]
+    return frames * analysis_window(xc.dtype)
 
 
 def stft(x: np.ndarray) -> np.ndarray:
