@@ -34,9 +34,6 @@ from rtsep.constants import HOP, MODEL_BINS, N_BINS, N_FFT
 PAD_START = N_FFT - HOP
 """Virtual zeros before the first sample, so that frame 0 ends at sample ``HOP``."""
 
-pyfftw.interfaces.cache.enable()
-pyfftw.interfaces.cache.set_keepalive_time(30.0)
-
 
 def analysis_window(dtype=np.float32) -> np.ndarray:
     """Periodic Hann window.
