@@ -8,10 +8,6 @@ baseline scores the mixture itself as the estimate of every stem.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -108,19 +104,3 @@ def evaluate_dataset(dataset, model_spec: str = "default", *, config=None,
         raise DatasetError(f"{dataset}: no tracks evaluated")
     return {"model": model_spec, "dataset": str(dataset), "tracks": details,
             "median": summarize(per_model), "mixture_median": summarize(per_mix)}
-
-
-def write_json_atomic(path, obj) -> Path:
-    """Write ``obj`` as JSON through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, allow_nan=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -1251,17 +1251,6 @@ def _emergency_stop(sh: _Shared) -> None:
             pass
 
 
-def write_json_atomic(path: str, obj: dict) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
-    import json
-
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=None, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def format_status(s: dict) -> str:
     """One status line: worker time per hop, load, latency, xruns, underruns."""
     return (f"hop {s['model_hop']} | worker/hop p50 {s['worker_ms_p50']:.1f} ms "

@@ -215,13 +215,9 @@ class TrainConfig:
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> "TrainConfig":
-        p = Path(path)
-        try:
-            d = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"train config file {str(p)!r} not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"train config file {str(p)!r} is not readable JSON: {exc}") from None
+        from rtsep.jsonio import read_json
+
+        d = read_json(path, "train config file")
         return cls.from_dict(d)
 
     def model_config_obj(self):

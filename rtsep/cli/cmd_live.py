@@ -78,8 +78,8 @@ def _connect_in(value: str | None):
 
 def run(args) -> int:
     from rtsep.errors import JackError
-    from rtsep.live import DEFAULT_WORKER, LiveSeparator, format_status, parse_gains, \
-        parse_test_model, write_json_atomic
+    from rtsep.jsonio import write_json_atomic
+    from rtsep.live import DEFAULT_WORKER, LiveSeparator, format_status, parse_gains, parse_test_model
 
     gains = parse_gains(args.gain)
     inputs = _connect_in(args.connect_in)

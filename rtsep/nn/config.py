@@ -23,7 +23,6 @@ parameters, for tests).
 from __future__ import annotations
 
 import dataclasses
-import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,13 +229,9 @@ class ModelConfig:
     def from_json_file(cls, path: str | Path) -> "ModelConfig":
         """Read a JSON file holding :meth:`to_dict`'s output (or a dict with a
         ``"model"`` entry holding it, as an artifact's ``config.json`` does)."""
-        p = Path(path)
-        try:
-            d = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"model config file {str(p)!r} not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"model config file {str(p)!r} is not readable JSON: {exc}") from None
+        from rtsep.jsonio import read_json
+
+        d = read_json(path, "model config file")
         if isinstance(d, dict) and "model" in d and "arch" not in d:
             d = d["model"]
         return cls.from_dict(d)

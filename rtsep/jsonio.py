@@ -1,0 +1,49 @@
+"""JSON files: read with errors for people, write atomically (temporary file + rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rtsep.errors import ConfigError
+
+
+def read_json(path, what: str) -> Any:
+    """Parse the JSON file ``path``; ``what`` names it in errors ("model config file").
+
+    Raises ConfigError when the file is missing or is not readable JSON.
+    """
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {str(p)!r} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{what} {str(p)!r} is not readable JSON: {exc}") from None
+
+
+def write_json_atomic(path, obj: Any, *, indent: int | None = 2) -> Path:
+    """Write ``obj`` as JSON through a temporary file in the same folder and a rename,
+    so a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=indent, sort_keys=indent is None, allow_nan=True)
+            fh.write("\n")
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
