@@ -9,6 +9,7 @@ environment variable ``JACK_DEFAULT_SERVER=NAME``.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import signal
@@ -155,7 +156,6 @@ class DummyServer:
 
     def remove_leftovers(self) -> None:
         """Remove the /dev/shm files a killed server of this name leaves behind."""
-        import glob
 
         for pattern in (f"jack_{self.name}_*", f"jack_sem.*_{self.name}_*"):
             for path in glob.glob(os.path.join("/dev/shm", pattern)):
@@ -179,3 +179,37 @@ class DummyServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def clear_dead_servers() -> bool:
+    """Forget dead servers in JACK 2's registry, when no jackd runs at all.
+
+    The registry (``/dev/shm/jack-shm-registry``) has 8 slots and a killed server keeps
+    its slot, so after enough crashes no new server can start ("Too many servers
+    already active"). With no jackd process on the machine every slot is dead, and the
+    registry can go: the next jackd makes a new one. Call this only before this process
+    has opened any JACK client (libjack keeps the registry it mapped). Returns True when
+    something was removed.
+    """
+    if _jackd_running():
+        return False
+    removed = False
+    for path in ["/dev/shm/jack-shm-registry", *glob.glob(f"/dev/shm/jack-{os.getuid()}-*")]:
+        try:
+            os.unlink(path)
+            removed = True
+        except OSError:
+            pass
+    return removed
+
+
+def _jackd_running() -> bool:
+    """True when any jackd process runs on this machine (any user, any name)."""
+    for comm in glob.glob("/proc/[0-9]*/comm"):
+        try:
+            with open(comm) as f:
+                if f.read().strip() in ("jackd", "jackdbus"):
+                    return True
+        except OSError:
+            continue
+    return False

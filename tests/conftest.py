@@ -2,8 +2,10 @@
 
 Tests marked ``jack`` use :func:`jack_server` (period 256) or
 :func:`jack_server_factory` (any period). Each server has a private name
-(``rtsep-test-<pid>-<n>``), so tests never touch a user's JACK server, runs
-without realtime scheduling, and is stopped at the end.
+(``rtsep-test-<n>``, n cycling over a few values so that JACK reclaims the registry
+slot of a killed test server by its name), so tests never touch a user's JACK server,
+runs without realtime scheduling, and is stopped at the end. Before any client opens,
+dead servers are cleared from JACK's 8-slot registry when no jackd runs.
 
 When ``jackd`` is not installed the tests are skipped with the reason; set
 ``RTSEP_REQUIRE_JACK=1`` (as CI does) to make that a failure instead.
@@ -16,9 +18,15 @@ import os
 
 import pytest
 
-from rtsep.jack_server import DummyServer, jackd_path
+from rtsep.jack_server import DummyServer, clear_dead_servers, jackd_path
 
 _counter = itertools.count()
+N_NAMES = 4
+"""Test servers cycle over this many names (at most this many run at once)."""
+
+
+def pytest_configure(config):
+    clear_dead_servers()  # before this process maps JACK's registry
 
 
 def _need_jackd():
@@ -45,7 +53,7 @@ def jack_server_factory(tmp_path):
     servers: list[DummyServer] = []
 
     def start(period: int = 256, rate: int = 44100, sync: bool = True) -> DummyServer:
-        name = f"rtsep-test-{os.getpid()}-{next(_counter)}"
+        name = f"rtsep-test-{next(_counter) % N_NAMES}"
         srv = DummyServer(name, period=period, rate=rate, sync=sync,
                           log_path=str(tmp_path / f"{name}.log"))
         servers.append(srv)

@@ -87,8 +87,9 @@ def _offline(args, spec, stems, mix) -> int:
 
 def _server(args):
     """(servername to use, DummyServer we started or None)."""
-    from rtsep.jack_server import DummyServer, server_running
+    from rtsep.jack_server import DummyServer, clear_dead_servers, server_running
 
+    clear_dead_servers()  # killed servers may have filled JACK's registry
     if server_running(args.server):
         print(f"using the running JACK server {args.server or os.environ.get('JACK_DEFAULT_SERVER') or 'default'!r}")
         return args.server, None
