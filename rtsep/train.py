@@ -650,6 +650,10 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
     except KeyboardInterrupt:
         if progress is not None:
             progress.close()
+        # A signal that lands after the optimizer applied a step but before the loop
+        # counted it would leave the checkpoint one step behind its weights (resume
+        # then refuses it): the optimizer's count is the truth.
+        run.step = int(optimizer.iterations.numpy())
         saved = list_checkpoints(out)
         if not saved or saved[-1][0] != int(optimizer.iterations.numpy()):
             checkpoint()
