@@ -48,6 +48,7 @@ from rtsep import dsp
 from rtsep.audio import find_stem_file, is_track_folder, list_tracks
 from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_FFT, N_STEMS, SAMPLE_RATE, STEMS
 from rtsep.errors import ConfigError, DatasetError
+from rtsep.jsonio import check_fields
 
 EXCERPT_SAMPLES = (MODEL_FRAMES - 1) * HOP + N_FFT
 """Samples of one training excerpt: 191 * 1024 + 4096 = 199,680 (192 full frames)."""
@@ -253,12 +254,7 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "AugmentConfig":
-        if not isinstance(d, dict):
-            raise ConfigError(f"augment: expected a JSON object, got {d!r}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise ConfigError(f"augment: unknown key(s) {unknown}; allowed: {names}")
+        check_fields(d, cls, "augment")
         for k, v in d.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ConfigError(f"augment.{k}: expected a number, got {v!r}")

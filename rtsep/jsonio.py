@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -23,6 +24,21 @@ def read_json(path, what: str) -> Any:
         raise ConfigError(f"{what} {str(p)!r} not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{what} {str(p)!r} is not readable JSON: {exc}") from None
+
+
+def check_fields(d: Any, cls, where: str) -> list[str]:
+    """Check that ``d`` is a JSON object whose keys are all fields of the dataclass
+    ``cls``; return the field names. ``where`` names the config in errors.
+
+    Raises ConfigError (not an object, or unknown keys, listing the allowed ones).
+    """
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected a JSON object, got {type(d).__name__}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {names}")
+    return names
 
 
 def write_json_atomic(path, obj: Any, *, indent: int | None = 2) -> Path:

@@ -83,6 +83,7 @@ from rtsep.data import (
     validation_excerpts,
 )
 from rtsep.errors import ConfigError, RtsepError
+from rtsep.jsonio import check_fields
 
 LOSSES = ("l1", "l1_log")
 STRATEGIES = ("none", "mirrored", "multiworker")
@@ -199,12 +200,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: Any) -> "TrainConfig":
         """Inverse of :meth:`to_dict`; unknown keys or bad values raise ConfigError."""
-        if not isinstance(d, dict):
-            raise ConfigError(f"train config: expected a JSON object, got {type(d).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise ConfigError(f"train config: unknown key(s) {unknown}; allowed: {names}")
+        check_fields(d, cls, "train config")
         for req in ("data", "out"):
             if req not in d:
                 raise ConfigError(f"train config: missing key {req!r}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 
 import mido
 import numpy as np
@@ -26,7 +25,7 @@ import soundfile as sf
 from rtsep.constants import SAMPLE_RATE
 from rtsep.errors import RtsepError
 from rtsep.synth.arrangement import Part
-from rtsep.synth.resources import Resources
+from rtsep.synth.resources import Resources, run_tool
 
 SEGMENT_QUANTUM_S = 0.64
 TICKS_PER_BEAT = 1000
@@ -114,13 +113,7 @@ def render_parts(parts: list[Part], seconds: float, resources: Resources, workdi
     cmd = [resources.fluidsynth, "-ni", "-q", "-R", "0", "-C", "0", "-O", "float", "-T", "wav",
            "-o", "synth.dynamic-sample-loading=0", "-o", "synth.cpu-cores=1",
            "-r", str(SAMPLE_RATE), "-g", str(gain), "-F", wav_path, resources.soundfont, midi_path]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RenderError(f"fluidsynth could not run ({exc}); check that it works: {' '.join(cmd)}") from exc
-    if proc.returncode != 0 or not os.path.exists(wav_path):
-        raise RenderError(f"fluidsynth failed with exit code {proc.returncode}: "
-                          f"{proc.stderr.strip()[-400:]}")
+    run_tool(cmd, wav_path, timeout_s=600, error=RenderError, what="fluidsynth")
     audio, sr = sf.read(wav_path, dtype="float32", always_2d=True)
     if sr != SAMPLE_RATE:
         raise RenderError(f"fluidsynth wrote {sr} Hz instead of {SAMPLE_RATE} Hz")

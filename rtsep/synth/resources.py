@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,3 +105,19 @@ def find_resources() -> Resources:
             "reinstall the Debian package 'sonic-pi-samples'"
         )
     return Resources(fluidsynth=fluidsynth, soundfont=soundfont, espeak=espeak, samples_dir=samples_dir)
+
+
+def run_tool(cmd: list[str], output_path: str, *, timeout_s: float, error: type[RtsepError],
+             what: str) -> None:
+    """Run an external renderer that must write ``output_path``.
+
+    Raises ``error`` (an RtsepError subclass) naming ``what`` when the program cannot
+    run, times out, fails, or writes nothing; the end of its stderr is in the message.
+    """
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise error(f"{what} could not run ({exc}); check that it works: {' '.join(cmd)}") from exc
+    if proc.returncode != 0 or not os.path.exists(output_path):
+        raise error(f"{what} failed with exit code {proc.returncode}: {proc.stderr.strip()[-400:]}")
+

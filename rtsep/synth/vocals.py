@@ -18,7 +18,6 @@ from the song's generator.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, replace
 from xml.sax.saxutils import escape
 
@@ -31,7 +30,7 @@ from scipy import signal
 from rtsep.constants import SAMPLE_RATE
 from rtsep.errors import RtsepError
 from rtsep.synth.arrangement import Singer, VocalLine, VocalNote
-from rtsep.synth.resources import Resources
+from rtsep.synth.resources import Resources, run_tool
 
 VOICE_SR = 22050
 FRAME_S = 0.005
@@ -73,13 +72,7 @@ def speak_words(words: list[str], singer: Singer, resources: Resources, workdir:
     path = os.path.join(workdir, "words.wav")
     cmd = [resources.espeak, "-v", singer.voice, "-s", str(singer.speed_wpm), "-p",
            str(singer.espeak_pitch), "-m", "-w", path, ssml]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise VocalError(f"espeak-ng could not run ({exc})") from exc
-    if proc.returncode != 0 or not os.path.exists(path):
-        raise VocalError(f"espeak-ng failed (exit {proc.returncode}) for voice {singer.voice!r}: "
-                         f"{proc.stderr.strip()[-300:]}")
+    run_tool(cmd, path, timeout_s=120, error=VocalError, what=f"espeak-ng (voice {singer.voice!r})")
     x, sr = sf.read(path, dtype="float64")
     if x.ndim > 1:
         x = x.mean(axis=1)
