@@ -4,7 +4,9 @@ A small ABI-mode binding to ``libjack.so.0`` for
 
 - ``jack_set_latency_callback`` (register a latency callback, before activation),
 - ``jack_port_set_latency_range`` / ``jack_port_get_latency_range``,
-- ``jack_recompute_total_latencies`` (after our own latency changed).
+- ``jack_recompute_total_latencies`` (after our own latency changed);
+- ``jack_set_process_callback`` with a native function pointer (used by
+  :mod:`rtsep.jack_rt`, whose callback is machine code, not Python).
 
 JACK-Client's objects carry their C pointers (``client._ptr``, ``port._ptr``) as
 cdata of *its* FFI; they are passed to this FFI through their integer address.
@@ -50,6 +52,8 @@ void jack_port_set_latency_range(jack_port_t *port, jack_latency_callback_mode_t
 void jack_port_get_latency_range(jack_port_t *port, jack_latency_callback_mode_t mode,
                                  jack_latency_range_t *range);
 int jack_recompute_total_latencies(jack_client_t *client);
+typedef int (*JackProcessCallback)(jack_nframes_t nframes, void *arg);
+int jack_set_process_callback(jack_client_t *client, JackProcessCallback cb, void *arg);
 """
 
 _ffi = cffi.FFI()

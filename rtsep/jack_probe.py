@@ -214,6 +214,11 @@ def measure_click_delay(targets, sinks, *, expected_max: int, servername: str | 
 class LoopPlayer:
     """A client that plays a stereo signal in a loop into two ports (soak tests, demos).
 
+    Its process callback is the native one of :mod:`rtsep.jack_rt` (no GIL), reading
+    a ring that a feeder thread keeps topped up with the looping signal, so a busy
+    Python process (the one hosting the client under test, say) cannot make the
+    player late. Feeder behind: silence, counted in :attr:`underruns`.
+
     Parameters
     ----------
     signal : np.ndarray [shape=(n, 2), dtype=float32]
@@ -222,19 +227,37 @@ class LoopPlayer:
     servername : str, optional
     name : str
         Client name.
+    buffer_s : float
+        Seconds of signal the ring holds ahead of the callback.
     """
 
     def __init__(self, signal: np.ndarray, targets, *, servername: str | None = None,
-                 name: str = "rtsep-player"):
+                 name: str = "rtsep-player", buffer_s: float = 2.0):
+        import threading
+
+        from rtsep import jack_rt
+        from rtsep.ringbuf import SampleRing
+
         sig = np.ascontiguousarray(signal, np.float32)
         if sig.ndim != 2 or sig.shape[1] != 2 or sig.shape[0] < 1:
             raise ValueError(f"signal must be (n, 2) with n >= 1, got {sig.shape}")
-        self._cols = [np.ascontiguousarray(sig[:, c]) for c in range(2)]
+        self._sig = np.ascontiguousarray(sig.T)  # (2, n): ring layout
         self._n = sig.shape[0]
         self._pos = 0
+        self._ring = SampleRing(2, max(int(buffer_s * 44100), 16384))
+        self._ctl = np.zeros(8, np.int64)  # cycles, underruns, missing, cb max/slow, first frame
+        self._fill()
+        self._stop = threading.Event()
         self.client = open_client(name, servername)
         self._ports = [self.client.outports.register(f"out_{c}") for c in "LR"]
-        self.client.set_process_callback(self._process)
+        self._context = jack_rt.build_context(
+            self._ctl, {"cycles": 0, "underruns": 1, "missing": 2, "cb_max": 3, "cb_slow": 4,
+                        "first_frame": 5},
+            jack_rt.client_address(self.client), out_ring=self._ring,
+            out_ports=[jack_rt.port_address(p) for p in self._ports])
+        jack_rt.set_process_callback(self.client, self._context)
+        self._feeder = threading.Thread(target=self._feed, name="rtsep-player-feeder", daemon=True)
+        self._feeder.start()
         self.client.activate()
         try:
             for port, dst in zip(self._ports, targets):
@@ -243,26 +266,32 @@ class LoopPlayer:
             self.close()
             raise JackError(f"cannot connect the player: {exc}") from None
 
-    def _process(self, frames: int) -> None:
-        pos, n = self._pos, self._n
-        for c, port in enumerate(self._ports):
-            buf = port.get_array()
-            col = self._cols[c]
-            done = 0
-            p = pos
-            while done < frames:
-                k = min(frames - done, n - p)
-                buf[done:done + k] = col[p:p + k]
-                done += k
-                p = (p + k) % n
-        self._pos = (pos + frames) % n
+    @property
+    def underruns(self) -> int:
+        """Cycles in which the feeder had not supplied the whole period."""
+        return int(self._ctl[1])
+
+    def _fill(self) -> None:
+        """Top the ring up with the signal, continuing the loop."""
+        space = self._ring.space()
+        while space > 0:
+            k = min(space, self._n - self._pos)
+            self._ring.write(self._sig[:, self._pos:self._pos + k], k)
+            self._pos = (self._pos + k) % self._n
+            space -= k
+
+    def _feed(self) -> None:
+        while not self._stop.wait(0.05):
+            self._fill()
 
     def close(self) -> None:
+        self._stop.set()
         try:
             self.client.deactivate()
         except Exception:  # noqa: BLE001 - server may be gone
             pass
         self.client.close()
+        self._feeder.join(1.0)
 
     def __enter__(self) -> "LoopPlayer":
         return self

@@ -656,6 +656,13 @@ def _worker_main(source, params: _WorkerParams, shared, conn, quiet: bool = Fals
     try:
         model, warmup_s, device = _load_model(source, params.threads)
         engine, plan = make_plan(model, params, warmup_s, device)
+        if own:
+            # Move everything loading the model created (Keras/TensorFlow: ~400,000
+            # objects) out of the cyclic collector's reach: a full collection over them
+            # took 150-200 ms here, far beyond the reserve, and came at random times.
+            # Before "ready": the client goes live as soon as it hears it.
+            gc.collect()
+            gc.freeze()
         if nice_note:
             plan.notes.append(nice_note)
         if hush is not None:
@@ -903,6 +910,9 @@ class LiveSeparator:
                                threads=self.threads, nice=self.worker_nice,
                                rtprio=self.worker_rtprio)
         self._start_worker(params)
+        from rtsep.jack_rt import process_callback
+
+        process_callback()  # compile the native callback while the worker loads the model
         self.plan = self._wait_ready()
         self._latency_samples = self.plan.latency_samples
 
@@ -966,39 +976,21 @@ class LiveSeparator:
         raise ModelError(f"loading and warming the model took longer than {self.start_timeout_s:.0f} s")
 
     def _install_callbacks(self, client) -> None:
+        from rtsep import jack_rt
+
         sh = self._sh
         ctl = sh.ctl
-        rin, rout = sh.ring_in, sh.ring_out
-        p_in_l, p_in_r = self._inports
-        outs = tuple(self._outports)
-        n_out = len(outs)
-        half = [1]
-        out_arrays = [None] * n_out
-        in_arrays = [None, None]
-        rng = range(n_out)
-
-        def process(frames):
-            if not ctl[C_CYCLES]:
-                ctl[C_FIRST_FRAME] = client.last_frame_time
-            in_arrays[0] = p_in_l.get_array()
-            in_arrays[1] = p_in_r.get_array()
-            rin.push(in_arrays, frames)
-            for i in rng:
-                out_arrays[i] = outs[i].get_array()
-            missing = rout.pop(out_arrays, frames)
-            if missing:
-                ctl[C_UNDERRUNS] += 1
-                ctl[C_MISSING] += missing
-            ctl[C_CYCLES] += 1
-            end = client.frames_since_cycle_start
-            if end > ctl[C_CB_MAX]:
-                ctl[C_CB_MAX] = end
-            if end > half[0]:
-                ctl[C_CB_SLOW] += 1
+        # the process callback is native code (rtsep.jack_rt): it never needs the GIL
+        self._rt_context = jack_rt.build_context(
+            ctl, {"cycles": C_CYCLES, "underruns": C_UNDERRUNS, "missing": C_MISSING,
+                  "cb_max": C_CB_MAX, "cb_slow": C_CB_SLOW, "first_frame": C_FIRST_FRAME},
+            jack_rt.client_address(client),
+            in_ring=sh.ring_in, in_ports=[jack_rt.port_address(p) for p in self._inports],
+            out_ring=sh.ring_out, out_ports=[jack_rt.port_address(p) for p in self._outports])
+        jack_rt.set_process_callback(client, self._rt_context)
 
         def blocksize(frames):
             ctl[C_PERIOD] = frames
-            half[0] = frames // 2
             plan = self.plan
             need = frames + plan.reserve_periods * plan.prefill_samples // (1 + plan.reserve_periods)
             if need > ctl[C_PREFILL_REQ]:
@@ -1017,9 +1009,7 @@ class LiveSeparator:
                 self._shutdown_reason = f"sample rate changed to {rate} Hz"
                 self._shutdown.set()
 
-        half[0] = client.blocksize // 2
         ctl[C_PERIOD] = client.blocksize
-        client.set_process_callback(process)
         client.set_blocksize_callback(blocksize)
         client.set_xrun_callback(xrun)
         client.set_shutdown_callback(shutdown)

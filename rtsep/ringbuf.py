@@ -23,14 +23,74 @@ processes' accesses and is not formally safe.
 
 Layout of the data: ``(channels, capacity)`` float32, so each channel (a JACK port)
 is contiguous.
+
+The copy kernels (:func:`copy_in`, :func:`copy_out`) and the position logic
+(:func:`push_begin`, :func:`pop_begin`) are Numba functions shared by the Python
+methods below and by the live client's native process callback
+(:mod:`rtsep.jack_rt`), so both sides of a ring follow one implementation.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 _W, _R, _LOST = 0, 8, 16  # header slots, one 64-byte cache line apart
 HEADER_WORDS = 24
+
+
+@njit(nogil=True, cache=True)
+def push_begin(header, capacity, n):
+    """Position to write ``n`` frames at, or -1 (ring full: ``n`` frames counted lost).
+
+    header : int64 (24,); capacity, n : int
+    """
+    w = header[_W]
+    if w + n - header[_R] > capacity:
+        header[_LOST] += n
+        return -1
+    return w
+
+
+@njit(nogil=True, cache=True)
+def pop_begin(header, n):
+    """``(r, m)``: the read position and how many of the next ``n`` frames were written."""
+    r = header[_R]
+    m = header[_W] - r
+    if m > n:
+        m = n
+    elif m < 0:
+        m = 0
+    return r, m
+
+
+@njit(nogil=True, cache=True)
+def copy_in(data, c, pos, src, n):
+    """``src[:n]`` -> channel ``c`` of ``data`` (channels, capacity) from absolute ``pos``.
+
+    Plain loops: no array temporaries, so it allocates nothing (real-time safe).
+    """
+    cap = data.shape[1]
+    i = pos % cap
+    for j in range(n):
+        data[c, i] = src[j]
+        i += 1
+        if i == cap:
+            i = 0
+
+
+@njit(nogil=True, cache=True)
+def copy_out(data, c, pos, dst, m, n):
+    """Channel ``c`` of ``data`` from absolute ``pos``: ``m`` frames -> ``dst[:m]``; zeros in ``dst[m:n]``."""
+    cap = data.shape[1]
+    i = pos % cap
+    for j in range(m):
+        dst[j] = data[c, i]
+        i += 1
+        if i == cap:
+            i = 0
+    for j in range(m, n):
+        dst[j] = 0.0
 
 
 class SampleRing:
@@ -104,20 +164,12 @@ class SampleRing:
             False when the ring had no room: nothing was written and ``n`` frames
             were added to :attr:`lost`.
         """
-        h = self.header
-        w = int(h[_W])
-        if w + n - int(h[_R]) > self.capacity:
-            h[_LOST] += n
+        w = push_begin(self.header, self.capacity, n)
+        if w < 0:
             return False
-        i = w % self.capacity
-        k = min(n, self.capacity - i)
-        d = self.data
         for c in range(self.channels):
-            s = signals[c]
-            d[c, i:i + k] = s[:k]
-            if k < n:
-                d[c, :n - k] = s[k:n]
-        h[_W] = w + n
+            copy_in(self.data, c, w, signals[c], n)
+        self.header[_W] = w + n
         return True
 
     def write(self, block: np.ndarray | None, n: int) -> int:
@@ -181,25 +233,10 @@ class SampleRing:
         int
             Frames that were missing (0 when the block was complete).
         """
-        h = self.header
-        r = int(h[_R])
-        m = int(h[_W]) - r
-        if m > n:
-            m = n
-        elif m < 0:
-            m = 0
-        i = r % self.capacity
-        k = min(m, self.capacity - i)
-        d = self.data
+        r, m = pop_begin(self.header, n)
         for c in range(self.channels):
-            s = signals[c]
-            if k:
-                s[:k] = d[c, i:i + k]
-            if k < m:
-                s[k:m] = d[c, :m - k]
-            if m < n:
-                s[m:n] = 0.0
-        h[_R] = r + n
+            copy_out(self.data, c, r, signals[c], m, n)
+        self.header[_R] = r + n
         return n - m
 
     def read(self, out: np.ndarray, n: int) -> None:
