@@ -214,6 +214,32 @@ def test_block_size_change(jack_server_factory):
 
 
 @pytest.mark.jack
+def test_callback_runs_while_python_holds_the_gil(jack_server_factory):
+    """The process callback is native code: while this process's main thread keeps
+    the GIL for 0.6 s (switch interval 5 s), JACK's cycles go on. A Python callback
+    would wait for the GIL the whole time (about one cycle instead of ~100)."""
+    srv = jack_server_factory(256, sync=False)
+    with LiveSeparator(RouteModel("vocals"), client_name="rtsep-gil", servername=srv.name) as sep:
+        sep.wait(0.3)
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(5.0)
+        try:
+            c0 = sep.stats()["cycles"]
+            t0 = time.perf_counter()
+            spins = 0
+            while time.perf_counter() - t0 < 0.6:  # pure Python: never lets the GIL go
+                spins += 1
+            c1 = sep.stats()["cycles"]
+            dt = time.perf_counter() - t0
+        finally:
+            sys.setswitchinterval(old)
+    expected = dt * SAMPLE_RATE / 256
+    # at least half of the cycles the dummy driver should have run (a loaded machine
+    # may slow the non-realtime test server down)
+    assert c1 - c0 >= 0.5 * expected, (c1 - c0, expected)
+
+
+@pytest.mark.jack
 def test_other_sample_rate_is_refused(jack_server_factory):
     srv = jack_server_factory(256, rate=48000)
     with pytest.raises(JackError, match=r"48000 Hz.*44100"):
@@ -302,10 +328,11 @@ def test_default_model_runs_60s_without_underruns(jack_server_factory):
     with LiveSeparator("default", client_name="rtsep-60", servername=srv.name,
                        model_hop="auto") as sep:
         with LoopPlayer(x[:30 * SAMPLE_RATE], _ports("rtsep-60", ("in_L", "in_R")),
-                        servername=srv.name):
+                        servername=srv.name) as player:
             base = sep.stats()
             assert sep.wait(timeout=60.0) == "timeout"
             s = sep.stats()
+    assert player.underruns == 0  # the input never stopped
     assert s["hops"] > 0
     assert s["underruns"] - base["underruns"] == 0, s
 
