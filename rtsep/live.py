@@ -11,9 +11,12 @@ Structure
 
 The process callback only copies between port buffers and the two preallocated
 single-producer/single-consumer rings of :mod:`rtsep.ringbuf`, and updates a few
-integer counters; it never allocates numpy buffers, blocks, logs, or touches the
-model. Everything else runs on the worker. The model is loaded, warmed and timed
-on the worker *before* the client is activated.
+integer counters; it never allocates, blocks, logs, or touches the model. It is
+native code (a Numba ``cfunc`` registered with ``jack_set_process_callback``, see
+:mod:`rtsep.jack_rt`), not Python: it never waits for the interpreter's GIL, so no
+Python thread of the client process (the main thread, a worker thread, the garbage
+collector) can delay it. Everything else runs on the worker. The model is loaded,
+warmed and timed on the worker *before* the client is activated.
 
 Latency (fixed at start, exact, reported to JACK)
 -------------------------------------------------
@@ -656,13 +659,13 @@ def _worker_main(source, params: _WorkerParams, shared, conn, quiet: bool = Fals
     try:
         model, warmup_s, device = _load_model(source, params.threads)
         engine, plan = make_plan(model, params, warmup_s, device)
-        if own:
-            # Move everything loading the model created (Keras/TensorFlow: ~400,000
-            # objects) out of the cyclic collector's reach: a full collection over them
-            # took 150-200 ms here, far beyond the reserve, and came at random times.
-            # Before "ready": the client goes live as soon as it hears it.
-            gc.collect()
-            gc.freeze()
+        # Move everything loading the model created (Keras/TensorFlow: ~400,000
+        # objects) out of the cyclic collector's reach: a full collection over them
+        # took 150-200 ms here, far beyond the reserve, and came at random times.
+        # (A worker thread does this for its whole process.) Before "ready": the
+        # client goes live as soon as it hears it.
+        gc.collect()
+        gc.freeze()
         if nice_note:
             plan.notes.append(nice_note)
         if hush is not None:

@@ -108,6 +108,22 @@ def test_ring_push_counts_lost_frames_when_full():
     assert (out == 1).all() and ring.available() == 0
 
 
+def test_native_callback_context_checks_its_inputs():
+    from rtsep import jack_rt
+
+    ctl = np.zeros(8, np.int64)
+    counters = {"cycles": 0, "underruns": 1, "missing": 2, "cb_max": 3, "cb_slow": 4,
+                "first_frame": 5}
+    ring = SampleRing(2, 64)
+    ctx = jack_rt.build_context(ctl, counters, 1234, in_ring=ring, in_ports=[11, 12])
+    assert ctx[jack_rt.X_CTL] == ctl.ctypes.data and ctx[jack_rt.X_IN_CAP] == 64
+    assert list(ctx[jack_rt.X_PORTS:jack_rt.X_PORTS + 2]) == [11, 12]
+    with pytest.raises(ValueError, match="one channel per port"):
+        jack_rt.build_context(ctl, counters, 1234, in_ring=ring, in_ports=[11])
+    with pytest.raises(ValueError, match="int64"):
+        jack_rt.build_context(ctl.astype(np.int32), counters, 1234)
+
+
 # ---------------------------------------------------------------------------------------
 # latency: measured == reported, to the sample
 # ---------------------------------------------------------------------------------------
