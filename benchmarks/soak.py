@@ -2,8 +2,10 @@
 
 Runs :class:`rtsep.live.LiveSeparator` against a JACK server (yours, or a private
 dummy one with ``--start-server``), feeds it a looping song (``--play``, default
-the bundled test mix) or the server's capture ports (``--play system``), and
-prints JSON lines: one per minute (progress) and a final one::
+the bundled test mix) from a player client in this process (its process callback,
+like rtsep's, is native code that needs no GIL; ``player_underruns`` counts the
+cycles it had nothing to play) or the server's capture ports (``--play system``),
+and prints JSON lines: one per minute (progress) and a final one::
 
     {"bench": "soak", "minutes": ..., "period": ..., "worker": ..., "model": ...,
      "xruns": ..., "underruns": ..., "worker_ms_p50": ..., "worker_ms_p99": ...,
@@ -123,6 +125,7 @@ def soak(args, worker: str) -> dict:
             "latency_samples": s["latency_samples"], "latency_ms": round(s["latency_ms"], 2),
             "reserve_periods": s["reserve_periods"], "model_call_ms": round(plan.model_ms, 2),
             "skipped_frames": s["skipped_frames"], "stopped_by": reason or "time",
+            "player_underruns": player.underruns if player is not None else None,
             "worker_nice": args.worker_nice if worker == "process" else 0,
             "worker_rtprio": args.worker_rtprio if worker == "process" else 0,
             "notes": plan.notes,
