@@ -70,7 +70,7 @@ def soak(args, worker: str) -> dict:
     sep = LiveSeparator(model, client_name=args.name, servername=args.server, worker=worker,
                         model_hop=hop, lookahead=args.lookahead,
                         reserve_periods=args.reserve_periods, worker_nice=args.worker_nice,
-                        worker_rtprio=args.worker_rtprio)
+                        worker_rtprio=args.worker_rtprio, threads=args.threads)
     sep.start()
     player = None
     try:
@@ -128,6 +128,7 @@ def soak(args, worker: str) -> dict:
             "player_underruns": player.underruns if player is not None else None,
             "worker_nice": args.worker_nice if worker == "process" else 0,
             "worker_rtprio": args.worker_rtprio if worker == "process" else 0,
+            "threads": args.threads,
             "notes": plan.notes,
         }
     finally:
@@ -150,6 +151,8 @@ def main(argv=None) -> int:
                     help="nice value of the worker process (0: unchanged) [default: 0]")
     ap.add_argument("--worker-rtprio", type=int, default=0,
                     help="SCHED_FIFO priority of the worker process, below JACK's (0: none)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="TensorFlow intra-op threads of the model (default: all cores)")
     ap.add_argument("--compare-workers", action="store_true", help="run thread, then process")
     ap.add_argument("--play", default=str(DEFAULT_PLAY),
                     help="audio file to loop into the client, 'noise', or 'system' (capture ports)")

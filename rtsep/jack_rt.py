@@ -39,7 +39,8 @@ from numba import carray, cfunc, types
 from numba.extending import intrinsic
 
 from rtsep.errors import JackError
-from rtsep.ringbuf import HEADER_WORDS, copy_in, copy_out, pop_begin, push_begin
+from rtsep.ringbuf import HEADER_WORDS, READ_POS, WRITE_POS, copy_in, copy_out, pop_begin, \
+    push_begin
 
 # context layout (int64 words)
 X_CTL, X_N_CTL = 0, 1                      # control array: address, length
@@ -147,7 +148,7 @@ def process_callback():
                     src = carray(_f32_ptr(get_buffer(np.uint64(ctx[X_PORTS + c]), nframes)), (n,))
                     copy_in(data, c, w, src, n)
                 _store_fence()
-                hdr[0] = w + n
+                hdr[WRITE_POS] = w + n
         if n_out > 0:
             hdr = carray(_i64_ptr(ctx[X_OUT_HDR]), (HEADER_WORDS,))
             cap = ctx[X_OUT_CAP]
@@ -158,7 +159,7 @@ def process_callback():
                 dst = carray(_f32_ptr(get_buffer(port, nframes)), (n,))
                 copy_out(data, c, r, dst, m, n)
             _store_fence()
-            hdr[8] = r + n
+            hdr[READ_POS] = r + n
             if m < n:
                 ctl[ctx[X_C_UNDERRUNS]] += 1
                 ctl[ctx[X_C_MISSING]] += n - m

@@ -22,7 +22,7 @@ Latency (fixed at start, exact, reported to JACK)
 -------------------------------------------------
 With ``D = 4095 + (L + K - 1) * 1024`` the engine's own latency (``L`` look-ahead
 frames, ``K`` model hop frames; see :mod:`rtsep.engine`), ``P`` the JACK period
-and ``R`` the reserve (a whole number of periods, at least one, and at least 1.5x
+and ``R`` the reserve (a whole number of periods, at least one, and at least 2x
 the worst block processing time measured at start)::
 
     latency_samples = D + P + R
@@ -64,31 +64,32 @@ Faults
 
 Thread or process worker (measured, 2-core CPU, dummy server)
 -------------------------------------------------------------
-The callback is Python, so it needs the GIL. With the worker in a *thread* the
-realtime callback waits for the GIL whenever the (non-realtime, preemptible)
-worker thread holds it: engine bookkeeping, the Keras call's Python overhead. That
-is a priority inversion. With the worker in a *process* the client process has the
-callback and an idle main thread only; the two processes share nothing but memory
-(``multiprocessing.shared_memory``). Measured with ``benchmarks/soak.py``
-(``jackd -R -d dummy -p 128``, untrained U-Net at ~44 ms per call on both cores,
-model hop 8, 40 s per run, runs alternated, on a 2-core VM that other jobs kept at a
-load average of 3-4):
+The first version's process callback was Python and needed the GIL: with the worker
+in a *thread*, the realtime callback waited for the GIL whenever the worker thread
+held it (engine bookkeeping, the Keras call's Python overhead), a priority
+inversion. Measured then with ``benchmarks/soak.py`` (``jackd -R -d dummy -p 128``,
+untrained U-Net at ~44 ms per call, model hop 8, 40 s per run, runs alternated, on a
+2-core VM that other jobs kept at a load average of 3-4): thread 61 and 91 xruns,
+21 and 26 callbacks ending after half the period; process 19 and 13 xruns, 6 and 1.
+The callback is now native code (:mod:`rtsep.jack_rt`) and never waits for the GIL,
+so the worker's place no longer decides whether the callback runs on time; it still
+decides what disturbs the *worker*: a worker thread shares its process's GIL and
+garbage collector with the host program (a DAW script, the status printer), a worker
+process shares nothing but the rings (``multiprocessing.shared_memory``), so
+:data:`DEFAULT_WORKER` stays ``"process"``. Measured with the native
+callback (``soak.py --minutes 1 --start-server --realtime --period 256 --model default
+--model-hop 3 --compare-workers``): thread and process both 0 xruns and 0 underruns,
+worker per hop p50/p99 34.9/38.2 ms (thread) and 38.0/41.5 ms (process), our callback
+ending at most 1.6 and 1.8 ms into the 5.8 ms period: with a native callback the
+choice no longer shows in a minute on a quiet machine.
 
-========  ======  ==========================  =================
-worker    xruns   callbacks ending > P/2      client CPU
-========  ======  ==========================  =================
-thread    61, 91  21, 26                      35 % (incl. model)
-process   19, 13  6, 1                        6 %
-========  ======  ==========================  =================
-
-Other process runs under the same load gave 13-129 xruns: the machine's noise is
-large, but the direction and its cause agree, so :data:`DEFAULT_WORKER` is
-``"process"``. Worker priority (process worker, period 256, hop 6, same load):
-``worker_rtprio=1`` (SCHED_FIFO below JACK) gave 0 underruns but 60-64 xruns (the
-realtime TensorFlow threads starve the client's non-realtime main thread, which
-can hold the GIL the callback needs); the default (normal priority) gave 0 xruns
-and 1-63 underruns (the worker preempted by other jobs beyond the reserve). Both
-stay options (``worker_rtprio``, ``worker_nice``); defaults leave priorities alone.
+Worker priority and threads: the model runs on all CPUs but one by default
+(:func:`live_threads`), which removed the server's xruns in the soak test. Options
+``worker_nice`` and ``worker_rtprio`` (SCHED_FIFO below JACK) exist; measured with
+the former Python callback, ``worker_rtprio=1`` gave 60-64 xruns (realtime
+TensorFlow threads starved the client's main thread, which could hold the GIL the
+callback needed); not re-measured with the native callback. Defaults leave
+priorities alone.
 """
 
 from __future__ import annotations
@@ -129,8 +130,10 @@ OUT_CAPACITY = 1 << 18
 HIST = 4096
 """Worker hop times kept for the p50/p99 statistics."""
 
-RESERVE_MARGIN = 1.5
-"""Reserve >= this times the worst block time measured at start."""
+RESERVE_MARGIN = 2.0
+"""Reserve >= this times the worst block time measured at start. 1.5 left the default
+model 2 underruns in a 10-minute soak (worker p99 37.6 ms against a 46 ms reserve);
+see the README's soak section for the run with 2.0."""
 
 AUTO_HOP_LOAD = 0.5
 """``--model-hop auto``: worker time per ``K`` frames <= this share of real time."""
@@ -392,12 +395,25 @@ class Plan:
     notes: list = field(default_factory=list)
 
 
+def live_threads(cpus: int) -> int:
+    """Default model threads live: all CPUs but one, which stays free for JACK.
+
+    Measured (2 cores, default model, realtime dummy server, period 256): with both
+    cores TensorFlow's call took the same time (p50 33.3 ms) as with one (32.7 ms) but
+    the worker used 70 % of a core instead of 47 %, and the server counted 12 xruns in
+    10 minutes against none with one thread (see the README's soak section).
+    """
+    return max(1, int(cpus) - 1)
+
+
 def _load_model(source, threads):
     """A callable, or a model spec (name or path) loaded with :func:`rtsep.runtime.load_runtime`."""
     if callable(source):
         return source, 0.0, "cpu"
-    from rtsep.runtime import load_runtime  # TensorFlow: only on the worker
+    from rtsep.runtime import available_cpus, load_runtime  # TensorFlow: only on the worker
 
+    if threads is None:
+        threads = live_threads(available_cpus())
     rt = load_runtime(source, threads=threads, batch_size=1)
     return rt, float(getattr(rt, "warmup_s", 0.0)), str(getattr(rt, "device", "cpu"))
 
@@ -785,7 +801,8 @@ class LiveSeparator:
         Linear gains per output (vocals, drums, bass, other, instrumental).
     worker : "process" | "thread"
     threads : int, optional
-        Threads the model runtime may use (TensorFlow intra-op).
+        Threads the model runtime may use (TensorFlow intra-op); default: all CPUs
+        but one (:func:`live_threads`).
     worker_nice : int
         Nice value of the worker process (negative = more CPU share against other
         programs; needs CAP_SYS_NICE, else a note and normal priority). Not used

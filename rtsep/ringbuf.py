@@ -36,6 +36,8 @@ import numpy as np
 from numba import njit
 
 _W, _R, _LOST = 0, 8, 16  # header slots, one 64-byte cache line apart
+WRITE_POS, READ_POS = _W, _R
+"""Header slots of the write and read positions (for :mod:`rtsep.jack_rt`)."""
 HEADER_WORDS = 24
 
 

@@ -54,7 +54,8 @@ def add_arguments(p):
                    help="output buffer reserve in periods [default: measured at start]")
     p.add_argument("--worker", choices=("process", "thread"), default=None,
                    help="run the separation in a process (default) or a thread")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for TensorFlow")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for TensorFlow (default: all CPUs but one, left to JACK)")
     p.add_argument("--worker-nice", type=int, default=0, metavar="N",
                    help="nice value for the worker process (e.g. -10; needs CAP_SYS_NICE) "
                         "[default: 0, unchanged]")
