@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     ap.add_argument("--worker-rtprio", type=int, default=0,
                     help="SCHED_FIFO priority of the worker process, below JACK's (0: none)")
     ap.add_argument("--threads", type=int, default=None,
-                    help="TensorFlow intra-op threads of the model (default: all cores)")
+                    help="TensorFlow intra-op threads of the model (default: all CPUs but one)")
     ap.add_argument("--compare-workers", action="store_true", help="run thread, then process")
     ap.add_argument("--play", default=str(DEFAULT_PLAY),
                     help="audio file to loop into the client, 'noise', or 'system' (capture ports)")
