@@ -55,30 +55,27 @@ MAX_PORTS = 32
 CONTEXT_WORDS = X_PORTS + MAX_PORTS
 
 
-@intrinsic
-def _i64_ptr(typingctx, addr):
-    """An integer address as ``int64 *``."""
-    if not isinstance(addr, types.Integer):
-        return None
-    sig = types.CPointer(types.int64)(addr)
+def _pointer_intrinsic(dtype):
+    """An intrinsic that turns an integer address into a pointer to ``dtype``."""
 
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    @intrinsic
+    def as_pointer(typingctx, addr):
+        if not isinstance(addr, types.Integer):
+            return None
+        sig = types.CPointer(dtype)(addr)
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+        return sig, codegen
+
+    return as_pointer
 
 
-@intrinsic
-def _f32_ptr(typingctx, addr):
-    """An integer address as ``float *``."""
-    if not isinstance(addr, types.Integer):
-        return None
-    sig = types.CPointer(types.float32)(addr)
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
-
-    return sig, codegen
+_i64_ptr = _pointer_intrinsic(types.int64)
+"""An integer address as ``int64 *``."""
+_f32_ptr = _pointer_intrinsic(types.float32)
+"""An integer address as ``float *``."""
 
 
 @intrinsic
