@@ -134,6 +134,10 @@ class TrainConfig:
         workers: parallel example makers in the input pipeline.
         strategy: one of :data:`STRATEGIES`.
         command: the command line that started the run (for the model card).
+        init_from: optional model artifact (a name under ``models/`` or a folder) whose
+            weights start the run instead of a random initialisation (fine-tuning); its
+            architecture config must equal this run's. Ignored when resuming from a
+            checkpoint (the checkpoint's weights win).
     """
 
     data: str
@@ -160,6 +164,7 @@ class TrainConfig:
     workers: int = 2
     strategy: str = "none"
     command: str = ""
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:
@@ -190,6 +195,8 @@ class TrainConfig:
         need(isinstance(self.augment, AugmentConfig), f"augment must be an AugmentConfig, got {self.augment!r}")
         need(self.model_config is None or isinstance(self.model_config, str),
              f"model_config must be a file path or None, got {self.model_config!r}")
+        need(self.init_from is None or (isinstance(self.init_from, str) and self.init_from != ""),
+             f"init_from must be a model name or folder, or None, got {self.init_from!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (``augment`` as a nested dict)."""
@@ -453,6 +460,22 @@ class _RunState:
                 "history": self.history}
 
 
+def _init_weights(model, mconfig, spec: str) -> None:
+    """Copy the weights of the artifact ``spec`` into ``model`` (built from ``mconfig``).
+
+    Raises ConfigError when the artifact's architecture config differs from ``mconfig``
+    (the weights would not fit, or would mean something else).
+    """
+    from rtsep.artifact import load_artifact
+
+    art = load_artifact(spec)
+    if art.config != mconfig:
+        raise ConfigError(f"--init-from {spec}: that model is a {art.config.arch} with another "
+                          f"configuration than this run's; train with its config "
+                          f"(--config {art.path / 'config.json'}) or drop --init-from")
+    model.set_weights(art.model.get_weights())
+
+
 def _check_resume_compatible(saved: TrainConfig, cfg: TrainConfig) -> None:
     a, b = saved.to_dict(), cfg.to_dict()
     diff = sorted(k for k in a if k not in _RESUME_MAY_CHANGE and a[k] != b[k])
@@ -533,6 +556,8 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
         if run.step != int(optimizer.iterations.numpy()):
             raise ConfigError(f"checkpoint {checkpoints[-1][1]} is inconsistent: step {run.step} but the "
                               f"optimizer made {int(optimizer.iterations.numpy())} steps")
+    elif cfg.init_from is not None:
+        _init_weights(model, mconfig, cfg.init_from)
     if chief:
         out.mkdir(parents=True, exist_ok=True)
         (out / TRAIN_CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -572,7 +597,8 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
     say(f"training {mconfig.arch} ({n_params:,} parameters) on {len(train_tracks)} tracks "
         f"({dataset_hours(train_tracks):.2f} h), validating on {len(val_tracks)} "
         f"({len(excerpts)} excerpts); strategy {cfg.strategy} with {replicas} replica(s)"
-        + (f"; resuming at step {run.step}" if run.step else ""))
+        + (f"; resuming at step {run.step}" if run.step
+           else f"; starting from the weights of {cfg.init_from}" if cfg.init_from else ""))
 
     def checkpoint():
         # the optimizer's counter is the truth: an interrupt may land between a finished
@@ -677,6 +703,8 @@ def _model_card(cfg: TrainConfig, run: _RunState, train_tracks, val_tracks, exce
         "steps": (f"{run.step} steps of batch {cfg.batch_size} ({run.step * cfg.batch_size} excerpts of "
                   f"192 frames) out of {cfg.steps} planned"),
     }
+    if cfg.init_from:
+        card["initialisation"] = f"the weights of the model `{cfg.init_from}` (fine-tuned)"
     if excerpts and run.best_sdr is not None:
         card["sdr"] = {s: f"{run.best_sdr[s]:.2f}" for s in (*STEMS, "mean")}
         card["sdr command"] = (f"validation inside `rtsep train` at step {run.best_step}: "

@@ -104,6 +104,41 @@ def test_resume_continues_at_the_same_step_and_matches(tmp_path):
         train(tiny_config(data, tmp_path / "cut", batch_size=1), resume=True, show_progress=False)
 
 
+def test_init_from_starts_at_the_given_models_weights(tmp_path):
+    from rtsep.artifact import load_artifact
+    from rtsep.cli.main import main
+
+    data = make_dataset_folder(tmp_path / "ds", 2, EXCERPT_SAMPLES + 10_000)
+    base = train(tiny_config(data, tmp_path / "base"), show_progress=False)
+    def trainable(art):  # batch-norm statistics move in any training step, whatever the lr
+        return [v.numpy() for v in art.model.trainable_weights]
+
+    want = trainable(load_artifact(base))
+
+    # one step at lr 1e-9 leaves the weights where they started (Adam moves each by ~lr)
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "ft"), "--init-from", str(base),
+            "--steps", "1", "--batch-size", "2", "--lr", "1e-9", "--warmup-steps", "0",
+            "--val-fraction", "0", "--checkpoint-every", "0", "--no-progress"]
+    assert main(argv) == 0  # no --arch: the config comes from the model
+    ft = load_artifact(tmp_path / "ft")
+    assert ft.config == load_artifact(base).config
+    got = trainable(ft)
+    assert len(got) == len(want) > 5
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-6)
+    assert "fine-tuned" in ft.card_text and str(base) in ft.card_text
+
+    # the same run without --init-from starts elsewhere (the check above can fail)
+    fresh = train(tiny_config(data, tmp_path / "fresh", steps=1, lr=1e-9, warmup_steps=0),
+                  show_progress=False)
+    moved = trainable(load_artifact(fresh))
+    assert max(float(np.abs(m - w).max()) for m, w in zip(moved, want)) > 1e-4
+
+    with pytest.raises(ConfigError, match="init-from"):  # another architecture
+        train(tiny_config(data, tmp_path / "other", arch="hybrid", init_from=str(base)),
+              show_progress=False)
+
+
 def test_cli_train_writes_loadable_artifact(tmp_path):
     from rtsep.artifact import load_artifact
     from rtsep.cli.main import main

@@ -36,6 +36,10 @@ def add_arguments(p):
     p.add_argument("--config", metavar="FILE", default=None,
                    help="model config JSON (ModelConfig: {\"arch\": ..., \"net\": {...}}, or an "
                         "artifact's config.json) instead of the --arch/--size preset")
+    p.add_argument("--init-from", metavar="MODEL", default=None,
+                   help="start from the weights of this model (a name under models/, e.g. default, "
+                        "or an artifact folder) to fine-tune it; its config is used unless "
+                        "--arch/--config name one, which must then equal it")
     p.add_argument("--size", choices=("default", "tiny"), default="default",
                    help="preset size (default: default)")
     p.add_argument("--out", required=True, metavar="DIR",
@@ -59,6 +63,8 @@ def _command_line(args) -> str:
     if args.config:
         parts += ["--config", args.config]
     parts += ["--size", args.size, "--out", args.out]
+    if args.init_from:
+        parts += ["--init-from", args.init_from]
     for flag, _field, _typ, _text in _OPTIONS:
         v = getattr(args, flag[2:].replace("-", "_"))
         if v is not None:
@@ -79,6 +85,9 @@ def build_config(args):
     from rtsep.train import TrainConfig
 
     arch = args.arch
+    if args.init_from and not args.config and not arch:
+        from rtsep.artifact import resolve_model_path
+        args.config = str(resolve_model_path(args.init_from) / "config.json")
     if args.config:
         file_arch = ModelConfig.from_json_file(args.config).arch
         if arch is None:
@@ -89,7 +98,8 @@ def build_config(args):
     if arch is None:
         raise ConfigError("no architecture: pass --arch unet|hybrid (or --config FILE)")
     kw = {"data": args.data, "out": args.out, "arch": arch, "size": args.size,
-          "model_config": args.config, "strategy": args.strategy, "command": _command_line(args)}
+          "model_config": args.config, "strategy": args.strategy, "command": _command_line(args),
+          "init_from": args.init_from}
     for flag, field, _typ, _text in _OPTIONS:
         v = getattr(args, flag[2:].replace("-", "_"))
         if v is not None and field is not None:
