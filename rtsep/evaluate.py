@@ -76,11 +76,12 @@ def evaluate_dataset(dataset, model_spec: str = "default", *, config=None,
     Returns
     -------
     dict
-        ``{"model": spec, "tracks": {name: {"model": {...}, "mixture": {...}}},
+        ``{"model": spec, "dataset": path, "stream_config": {...}, "tracks": {name:
+        {"model": {...}, "mixture": {...}}},
         "median": {stem..., "mean"}, "mixture_median": {stem..., "mean"}}``
     """
     from rtsep.audio import list_tracks, read_track
-    from rtsep.separate import load_model, separate_array
+    from rtsep.separate import OFFLINE_CONFIG, load_model, separate_array
 
     tracks = list_tracks(dataset)
     model = None if model_spec == "oracle" else load_model(model_spec, threads=threads)
@@ -102,5 +103,10 @@ def evaluate_dataset(dataset, model_spec: str = "default", *, config=None,
             progress(i + 1, len(tracks))
     if not details:
         raise DatasetError(f"{dataset}: no tracks evaluated")
-    return {"model": model_spec, "dataset": str(dataset), "tracks": details,
+    used = config or OFFLINE_CONFIG
+    return {"model": model_spec, "dataset": str(dataset),
+            "stream_config": {"lookahead_frames": used.lookahead_frames,
+                              "model_hop_frames": used.model_hop_frames,
+                              "high_band": used.high_band, "mask_power": float(used.mask_power)},
+            "tracks": details,
             "median": summarize(per_model), "mixture_median": summarize(per_mix)}

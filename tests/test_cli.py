@@ -38,6 +38,14 @@ def test_eval_oracle_reaches_the_bound(tmp_path, capsys):
     for s in ("vocals", "drums", "bass", "other"):
         assert res["median"][s] > res["mixture_median"][s] + 10
     assert "mixture" in capsys.readouterr().out
+    assert res["stream_config"] == {"lookahead_frames": 64, "model_hop_frames": 64,
+                                    "high_band": "average", "mask_power": 1.0}
+    # --mask-power reaches the engine: power masks give other figures (same baseline)
+    assert main(["eval", str(REAL), "--model", "oracle", "--mask-power", "2", "--json", str(out)]) == 0
+    res2 = json.loads(out.read_text())
+    assert res2["stream_config"]["mask_power"] == 2.0
+    assert abs(res2["median"]["mean"] - res["median"]["mean"]) > 0.01
+    assert res2["mixture_median"] == res["mixture_median"]
 
 
 @needs_real
@@ -73,6 +81,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
          "no such file"),
         (["eval", str(empty), "--model", "oracle"], "no track folders"),
         (["eval", str(tmp_path / "nowhere"), "--model", "oracle"], "no such folder"),
+        (["eval", str(empty), "--model", "oracle", "--mask-power", "0"], "mask_power must be > 0"),
     ]
     for args, needle in cases:
         r = _run(args)

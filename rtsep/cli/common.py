@@ -6,7 +6,8 @@ import argparse
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, oracle: bool = True) -> None:
-    """``--model``, ``--lookahead``, ``--model-hop``, ``--threads``, ``--batch-size``."""
+    """``--model``, ``--lookahead``, ``--model-hop``, ``--high-band``, ``--mask-power``,
+    ``--batch-size``, ``--threads``."""
     parser.add_argument("--model", default="default",
                         help="model NAME (under models/), artifact PATH"
                              + (", or 'oracle' (ideal ratio masks from the true stems)" if oracle else "")
@@ -17,6 +18,9 @@ def add_model_options(parser: argparse.ArgumentParser, *, oracle: bool = True) -
                         help="frames emitted per model call [default: %(default)s]")
     parser.add_argument("--high-band", choices=("average", "zeros"), default="average",
                         help="mask extension to bins 1024-2048 (~11-22 kHz) [default: %(default)s]")
+    parser.add_argument("--mask-power", type=float, default=1.0, metavar="P",
+                        help="masks are estimate^P / sum of the four estimates^P: 1 = magnitude "
+                             "ratio, 2 = power (Wiener-like) ratio [default: %(default)s]")
     parser.add_argument("--batch-size", type=int, default=4, help="model windows per call [default: %(default)s]")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for TensorFlow [default: all cores]")
@@ -26,4 +30,4 @@ def stream_config(args):
     from rtsep.engine import StreamConfig
 
     return StreamConfig(lookahead_frames=args.lookahead, model_hop_frames=args.model_hop,
-                        high_band=args.high_band)
+                        high_band=args.high_band, mask_power=args.mask_power)
