@@ -110,6 +110,7 @@ def test_init_from_starts_at_the_given_models_weights(tmp_path):
 
     data = make_dataset_folder(tmp_path / "ds", 2, EXCERPT_SAMPLES + 10_000)
     base = train(tiny_config(data, tmp_path / "base"), show_progress=False)
+
     def trainable(art):  # batch-norm statistics move in any training step, whatever the lr
         return [v.numpy() for v in art.model.trainable_weights]
 
@@ -127,6 +128,8 @@ def test_init_from_starts_at_the_given_models_weights(tmp_path):
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-6)
     assert "fine-tuned" in ft.card_text and str(base) in ft.card_text
+    saved = TrainConfig.from_json_file(tmp_path / "ft" / "train_config.json")
+    assert saved.init_from == str(base) and "--config" not in saved.command  # as typed
 
     # the same run without --init-from starts elsewhere (the check above can fail)
     fresh = train(tiny_config(data, tmp_path / "fresh", steps=1, lr=1e-9, warmup_steps=0),

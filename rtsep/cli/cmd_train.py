@@ -84,21 +84,21 @@ def build_config(args):
     from rtsep.nn.config import ModelConfig
     from rtsep.train import TrainConfig
 
-    arch = args.arch
-    if args.init_from and not args.config and not arch:
+    arch, config_path = args.arch, args.config
+    if args.init_from and not config_path and not arch:  # the model's own config
         from rtsep.artifact import resolve_model_path
-        args.config = str(resolve_model_path(args.init_from) / "config.json")
-    if args.config:
-        file_arch = ModelConfig.from_json_file(args.config).arch
+        config_path = str(resolve_model_path(args.init_from) / "config.json")
+    if config_path:
+        file_arch = ModelConfig.from_json_file(config_path).arch
         if arch is None:
             arch = file_arch
         elif arch != file_arch:
-            raise ConfigError(f"--arch {arch} but --config {args.config} describes a {file_arch} model; "
+            raise ConfigError(f"--arch {arch} but --config {config_path} describes a {file_arch} model; "
                               f"drop --arch or make them agree")
     if arch is None:
         raise ConfigError("no architecture: pass --arch unet|hybrid (or --config FILE)")
     kw = {"data": args.data, "out": args.out, "arch": arch, "size": args.size,
-          "model_config": args.config, "strategy": args.strategy, "command": _command_line(args),
+          "model_config": config_path, "strategy": args.strategy, "command": _command_line(args),
           "init_from": args.init_from}
     for flag, field, _typ, _text in _OPTIONS:
         v = getattr(args, flag[2:].replace("-", "_"))
