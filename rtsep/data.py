@@ -23,8 +23,18 @@ example ``i`` is the same whatever the number of workers or where training resum
 - *channel swap*: every stem's left/right are swapped with probability
   ``channel_swap_prob``.
 
-The input ``x`` is the magnitude of the SUM of the augmented stems; the targets ``y``
-are the magnitudes of each augmented stem:
+The input ``x`` is the magnitude of the SUM of the augmented stems, ``X``; the
+targets ``y`` are, per augmented stem ``S_j`` (see :data:`TARGETS`):
+
+- ``"magnitude"``: ``|S_j|``;
+- ``"phase_sensitive"``: ``Re(S_j conj(X)) / |X|``, the part of ``S_j`` along the
+  mixture's phase. The engine's output for stem ``j`` is ``m_j X`` (a real mask
+  times the mixture's complex STFT), whose error ``m_j X - S_j`` has the component
+  ``m_j |X| - y_j`` along ``X`` and one across it that no real mask changes; so
+  ``|m_j |X| - y_j|`` is the part of the stem's complex STFT error the model can
+  reduce (the "phase-sensitive approximation" of Erdogan et al., 2015). These
+  targets sum over stems to ``|X|`` and may be negative (a stem against the mix).
+
 ``x`` float32 (1024, 192, 2), ``y`` float32 (4, 1024, 192, 2).
 
 Track order ("shuffling"): example ``i`` uses track ``perm_e[i % n]`` where
@@ -197,6 +207,29 @@ def read_excerpt(path: str | Path, start: int, n_samples: int) -> np.ndarray:
     return out
 
 
+TARGETS = ("magnitude", "phase_sensitive")
+"""Training targets an :class:`ExampleSampler` can make (module docstring)."""
+
+
+def excerpt_spectra(x: np.ndarray) -> np.ndarray:
+    """The complex STFT of one excerpt at the model's bins and frames.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(EXCERPT_SAMPLES, 2), dtype=float32]
+
+    Returns
+    -------
+    np.ndarray [shape=(MODEL_BINS, MODEL_FRAMES, 2), dtype=complex64]
+        Its magnitude is :func:`excerpt_magnitudes` of ``x``.
+    """
+    if x.shape != (EXCERPT_SAMPLES, N_CHANNELS):
+        raise ValueError(f"expected an excerpt of shape {(EXCERPT_SAMPLES, N_CHANNELS)}, got {x.shape}")
+    spec = dsp.stft(np.asarray(x, dtype=np.float32))          # (C, F, N_BINS)
+    spec = spec[:, FRAME_OFFSET:FRAME_OFFSET + MODEL_FRAMES, :MODEL_BINS]
+    return dsp.to_model_layout(spec).astype(np.complex64)
+
+
 def excerpt_magnitudes(x: np.ndarray) -> np.ndarray:
     """The model-input magnitudes of one excerpt (its 192 full frames).
 
@@ -291,14 +324,20 @@ class ExampleSampler:
         The training tracks (at least one).
     augment : AugmentConfig
     seed : int
+    target : str
+        One of :data:`TARGETS`: what ``y`` holds (module docstring).
     """
 
-    def __init__(self, tracks: list[Track], augment: AugmentConfig | None = None, *, seed: int = 0):
+    def __init__(self, tracks: list[Track], augment: AugmentConfig | None = None, *, seed: int = 0,
+                 target: str = "magnitude"):
         if not tracks:
             raise DatasetError("no training tracks: the dataset (after the validation split) is empty")
+        if target not in TARGETS:
+            raise ConfigError(f"target must be one of {TARGETS}, got {target!r}")
         self.tracks = list(tracks)
         self.augment = augment if augment is not None else AugmentConfig()
         self.seed = int(seed)
+        self.target = target
 
     def _random_start(self, rng: np.random.Generator, track: Track) -> int:
         room = track.n_samples - EXCERPT_SAMPLES
@@ -348,35 +387,45 @@ class ExampleSampler:
         return out
 
     def example(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Example ``index``: mixture and stem magnitudes.
+        """Example ``index``: mixture magnitudes and the sampler's targets.
 
         Returns
         -------
         x : np.ndarray [shape=(1024, 192, 2), dtype=float32]
             Magnitudes of the sum of the augmented stems.
         y : np.ndarray [shape=(4, 1024, 192, 2), dtype=float32]
-            Magnitudes of each augmented stem, in STEMS order.
+            The target of each augmented stem, in STEMS order (``self.target``).
         """
         s = self.stems(index)
-        return examples_from_stems(s)
+        return examples_from_stems(s, target=self.target)
 
 
-def examples_from_stems(stems: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Input and target magnitudes of one excerpt's stems.
+def examples_from_stems(stems: np.ndarray, *, target: str = "magnitude") -> tuple[np.ndarray, np.ndarray]:
+    """Input magnitudes and targets of one excerpt's stems.
 
     Parameters
     ----------
     stems : np.ndarray [shape=(4, EXCERPT_SAMPLES, 2), dtype=float32]
+    target : str
+        ``"magnitude"`` or ``"phase_sensitive"`` (module docstring).
 
     Returns
     -------
     x : np.ndarray [shape=(1024, 192, 2), dtype=float32] — |STFT| of the stems' sum.
-    y : np.ndarray [shape=(4, 1024, 192, 2), dtype=float32] — |STFT| of each stem.
+    y : np.ndarray [shape=(4, 1024, 192, 2), dtype=float32] — |STFT| of each stem, or
+        its phase-sensitive target ``Re(S_j conj(X)) / |X|`` (0 where ``X`` is 0).
     """
-    x = excerpt_magnitudes(stems.sum(axis=0, dtype=np.float32))
+    if target not in TARGETS:
+        raise ConfigError(f"target must be one of {TARGETS}, got {target!r}")
+    mix = excerpt_spectra(stems.sum(axis=0, dtype=np.float32))
+    x = np.abs(mix)
     y = np.empty((N_STEMS, MODEL_BINS, MODEL_FRAMES, N_CHANNELS), dtype=np.float32)
+    if target == "phase_sensitive":
+        # unit phasors of the mixture (0 where it is silent)
+        phase = np.divide(np.conj(mix), x, out=np.zeros_like(mix), where=x > 0)
     for j in range(N_STEMS):
-        y[j] = excerpt_magnitudes(stems[j])
+        spec = excerpt_spectra(stems[j])
+        y[j] = np.abs(spec) if target == "magnitude" else (spec * phase).real
     return x, y
 
 
@@ -506,7 +555,7 @@ def validation_excerpts(tracks: list[Track], *, n_excerpts: int = 4, seconds: fl
 
 __all__ = [
     "EXCERPT_SAMPLES", "FRAME_OFFSET", "Track", "find_tracks", "split_tracks", "dataset_hours",
-    "read_excerpt", "excerpt_magnitudes", "AugmentConfig", "ExcerptPlan", "ExampleSampler",
-    "examples_from_stems", "sharded_example_index", "make_dataset", "iter_examples", "ValidationExcerpt",
+    "read_excerpt", "TARGETS", "excerpt_spectra", "excerpt_magnitudes", "AugmentConfig", "ExcerptPlan",
+    "ExampleSampler", "examples_from_stems", "sharded_example_index", "make_dataset", "iter_examples", "ValidationExcerpt",
     "validation_excerpts",
 ]

@@ -178,6 +178,41 @@ def test_short_track_is_zero_padded(dataset):
     assert not stems[:, n:].any()
 
 
+def test_phase_sensitive_targets(rng):
+    """y_j = Re(S_j conj(X)) / |X|, checked against the law of cosines on magnitudes
+    alone: Re(S conj X) = (|S|^2 + |X|^2 - |X - S|^2) / 2, where X - S_j is the sum of
+    the other stems; the targets sum to |X| and never exceed |S_j|."""
+    stems = np.stack(list(synth_stems(rng, EXCERPT_SAMPLES).values())).astype(np.float32)
+    x, y = examples_from_stems(stems, target="phase_sensitive")
+    x_mag, y_mag = examples_from_stems(stems, target="magnitude")
+    np.testing.assert_allclose(x, x_mag, rtol=0, atol=MAG_ATOL)
+    scale = float(x.max())
+    for j in range(4):
+        rest = excerpt_magnitudes(np.delete(stems, j, axis=0).sum(axis=0))
+        s = y_mag[j].astype(np.float64)
+        want = np.divide(s ** 2 + x.astype(np.float64) ** 2 - rest.astype(np.float64) ** 2,
+                         2 * x, out=np.zeros_like(s), where=x > 1e-3 * scale)
+        keep = x > 1e-3 * scale  # the cosine law loses precision where |X| is tiny
+        np.testing.assert_allclose(y[j][keep], want[keep], rtol=0, atol=1e-3 * scale)
+        assert np.all(np.abs(y[j]) <= s + MAG_ATOL)
+    np.testing.assert_allclose(y.sum(axis=0), x, rtol=0, atol=MAG_ATOL * 4)
+    assert (y < -1e-3).any(), "stems against the mixture's phase give negative targets"
+
+
+def test_sampler_makes_the_asked_target(dataset):
+    tracks = find_tracks(dataset)
+    mag = ExampleSampler(tracks, seed=3)
+    psa = ExampleSampler(tracks, seed=3, target="phase_sensitive")
+    x1, y1 = mag.example(5)
+    x2, y2 = psa.example(5)
+    np.testing.assert_array_equal(x1, x2)
+    _, want = examples_from_stems(psa.stems(5), target="phase_sensitive")
+    np.testing.assert_array_equal(y2, want)
+    assert np.abs(y1 - y2).max() > 1e-2
+    with pytest.raises(ConfigError, match="target"):
+        ExampleSampler(tracks, target="complex")
+
+
 def test_augmented_example_is_consistent(dataset):
     """x is |STFT| of the sum of the augmented stems, y of each; the stems are the
     files' samples with the planned track, offset, gain and swap."""

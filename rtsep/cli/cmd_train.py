@@ -20,7 +20,8 @@ _OPTIONS = (
     ("--val-seconds", "val_seconds", float, "seconds per validation excerpt (default 10)"),
     ("--checkpoint-every", "checkpoint_every", int, "steps between checkpoints (default 250)"),
     ("--seed", "seed", int, "seed of initialisation, data stream and validation split (default 0)"),
-    ("--loss", "loss", str, "l1 (default) or l1_log"),
+    ("--loss", "loss", str, "l1 (default), l1_log, or psa (the engine's ratio-masked output "
+                            "against phase-sensitive targets)"),
     ("--workers", "workers", int, "parallel example makers in the input pipeline (default 2)"),
     ("--remix-prob", None, float, "probability that a stem comes from another track (default 0.5)"),
 )
