@@ -28,7 +28,7 @@ def test_default_artifact_is_bundled_and_loads_weights_only():
 @pytest.fixture(scope="module")
 def two_songs(tmp_path_factory):
     """A 2-song synthetic set (seed never used for training), 8 s each."""
-    from rtsep.synth import generate_dataset
+    from rtsep.training.synth import generate_dataset
 
     out = tmp_path_factory.mktemp("songs")
     generate_dataset(out, tracks=2, seconds=8, seed=31337, workers=1, progress=False)

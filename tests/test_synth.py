@@ -1,4 +1,4 @@
-"""Tests of the synthetic song generator (``rtsep synth``, :mod:`rtsep.synth`).
+"""Tests of the synthetic song generator (``rtsep synth``, :mod:`rtsep.training.synth`).
 
 They render real songs with the real tools (FluidSynth, espeak-ng, WORLD,
 sonic-pi samples), kept short (6-7 s) so the file runs in well under a minute
@@ -28,7 +28,7 @@ WINDOW = SAMPLE_RATE  # per-second RMS windows
 
 
 def _need_tools():
-    from rtsep.synth.resources import MissingToolError, find_resources
+    from rtsep.training.synth.resources import MissingToolError, find_resources
 
     try:
         find_resources()
@@ -121,7 +121,7 @@ def test_every_stem_sounds_and_resting_sections_exist(dataset):
 
 
 def test_same_seed_same_audio_bit_for_bit(dataset):
-    from rtsep.synth import render_song
+    from rtsep.training.synth import render_song
 
     # rendered here, in this process, vs by a worker process of the CLI run
     a = render_song(SEED, 1, SECONDS)
@@ -135,7 +135,7 @@ def test_same_seed_same_audio_bit_for_bit(dataset):
 
 def test_different_seeds_give_different_songs():
     _need_tools()
-    from rtsep.synth import compose_song, render_song
+    from rtsep.training.synth import compose_song, render_song
 
     a = render_song(11, 0, 6.0)["mixture"]
     b = render_song(12, 0, 6.0)["mixture"]
@@ -203,8 +203,8 @@ def test_missing_tool_exit_2(tmp_path, capsys, monkeypatch, env, package):
 def test_compositions_cover_the_brief():
     """Cheap checks over many compositions (no audio): tempo range, every stem in
     every song, a resting stem in most songs, no voice-like patch outside vocals."""
-    from rtsep.synth import compose_song
-    from rtsep.synth.styles import VOICE_LIKE_PROGRAMS
+    from rtsep.training.synth import compose_song
+    from rtsep.training.synth.styles import VOICE_LIKE_PROGRAMS
 
     songs = [compose_song(21, i, 30.0) for i in range(60)]
     with_rest = 0

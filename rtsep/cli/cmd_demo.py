@@ -184,7 +184,7 @@ def run(args) -> int:
     import numpy as np
 
     from rtsep.constants import STEMS
-    from rtsep.synth import render_song
+    from rtsep.training.synth import render_song
 
     spec = _pick_model(args.model)
     print(f"rendering a {args.seconds:.0f} s synthetic song (seed {args.seed}) ...")

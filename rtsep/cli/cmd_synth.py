@@ -27,7 +27,7 @@ def run(args) -> int:
     import json
     import sys
 
-    from rtsep.synth.dataset import generate_dataset
+    from rtsep.training.synth.dataset import generate_dataset
 
     manifest = generate_dataset(args.out, args.tracks, args.seconds, args.seed, args.workers,
                                 progress=not args.quiet)

@@ -13,8 +13,8 @@ import numpy as np
 from scipy import ndimage, signal
 
 from rtsep.constants import SAMPLE_RATE, STEMS
-from rtsep.synth import effects
-from rtsep.synth.arrangement import PartFx, Song
+from rtsep.training.synth import effects
+from rtsep.training.synth.arrangement import PartFx, Song
 
 REFERENCE_RMS_DB = -20.0
 FULL_SCALE = 32768

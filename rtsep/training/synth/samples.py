@@ -14,8 +14,8 @@ import soundfile as sf
 import soxr
 
 from rtsep.constants import SAMPLE_RATE
-from rtsep.synth import grooves
-from rtsep.synth.resources import MissingToolError, find_resources
+from rtsep.training.synth import grooves
+from rtsep.training.synth.resources import MissingToolError, find_resources
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
 """Lyrics: one-syllable English words, one per sung note.
 
-Words are sung by espeak-ng (see :mod:`rtsep.synth.vocals`), so the list favours
+Words are sung by espeak-ng (see :mod:`rtsep.training.synth.vocals`), so the list favours
 words with a clear vowel and a variety of onsets and codas (plosives, fricatives,
 nasals, liquids, clusters), which gives the vocals stem its consonants.
 """

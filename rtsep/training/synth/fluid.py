@@ -24,8 +24,8 @@ import soundfile as sf
 
 from rtsep.constants import SAMPLE_RATE
 from rtsep.errors import RtsepError
-from rtsep.synth.arrangement import Part
-from rtsep.synth.resources import Resources, run_tool
+from rtsep.training.synth.arrangement import Part
+from rtsep.training.synth.resources import Resources, run_tool
 
 SEGMENT_QUANTUM_S = 0.64
 TICKS_PER_BEAT = 1000

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rtsep.synth.theory import Chord, Grid, chord_pitches, nearest_in, scale_pitches, voicing
+from rtsep.training.synth.theory import Chord, Grid, chord_pitches, nearest_in, scale_pitches, voicing
 
 
 class Note(NamedTuple):

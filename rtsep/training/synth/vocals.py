@@ -29,8 +29,8 @@ from scipy import signal
 
 from rtsep.constants import SAMPLE_RATE
 from rtsep.errors import RtsepError
-from rtsep.synth.arrangement import Singer, VocalLine, VocalNote
-from rtsep.synth.resources import Resources, run_tool
+from rtsep.training.synth.arrangement import Singer, VocalLine, VocalNote
+from rtsep.training.synth.resources import Resources, run_tool
 
 VOICE_SR = 22050
 FRAME_S = 0.005

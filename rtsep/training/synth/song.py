@@ -12,9 +12,9 @@ import numpy as np
 
 from rtsep.constants import STEMS
 from rtsep.errors import ConfigError
-from rtsep.synth import fluid, mixing, samples, vocals
-from rtsep.synth.arrangement import MAX_SECONDS, MIN_SECONDS, Song, compose_song
-from rtsep.synth.resources import Resources, find_resources
+from rtsep.training.synth import fluid, mixing, samples, vocals
+from rtsep.training.synth.arrangement import MAX_SECONDS, MIN_SECONDS, Song, compose_song
+from rtsep.training.synth.resources import Resources, find_resources
 
 
 def check_song_args(seed: int, index: int, seconds: float) -> None:

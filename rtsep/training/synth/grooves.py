@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rtsep.synth.theory import Grid
+from rtsep.training.synth.theory import Grid
 
 VOICES = ("kick", "snare", "stick", "clap", "chh", "phh", "ohh", "ride", "bell", "crash",
           "tom_hi", "tom_mid", "tom_lo", "perc")

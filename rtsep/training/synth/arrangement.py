@@ -15,10 +15,10 @@ from typing import NamedTuple
 import numpy as np
 
 from rtsep.constants import STEMS
-from rtsep.synth import grooves, lyrics, parts
-from rtsep.synth.parts import Harmony, Note
-from rtsep.synth.styles import GM_NAMES, ROLE_INSTRUMENTS, STYLES, Style
-from rtsep.synth.theory import NOTE_NAMES, PROGRESSIONS, Chord, Grid, diatonic_chord
+from rtsep.training.synth import grooves, lyrics, parts
+from rtsep.training.synth.parts import Harmony, Note
+from rtsep.training.synth.styles import GM_NAMES, ROLE_INSTRUMENTS, STYLES, Style
+from rtsep.training.synth.theory import NOTE_NAMES, PROGRESSIONS, Chord, Grid, diatonic_chord
 
 MIN_SECONDS = 2.0
 MAX_SECONDS = 600.0
@@ -621,7 +621,7 @@ def compose_song(seed: int, index: int, seconds: float) -> Song:
 
     timing_sd = float(r_drum.uniform(0.002, 0.009))
     groove = grooves.groove_for(r_drum, style.grooves, meter)
-    from rtsep.synth.samples import loop_durations  # cheap: reads file headers once per process
+    from rtsep.training.synth.samples import loop_durations  # cheap: reads file headers once per process
 
     kit = grooves.choose_kit(r_drum, gm_kits=style.gm_kits, sample_prob=style.sample_drums,
                              loop_prob=style.loops, tempo_bpm=tempo, beats_per_bar=meter,

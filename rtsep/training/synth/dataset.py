@@ -29,9 +29,9 @@ import soundfile as sf
 from rtsep import __version__
 from rtsep.constants import SAMPLE_RATE, STEMS
 from rtsep.errors import ConfigError, DatasetError
-from rtsep.synth.arrangement import MAX_SECONDS, MIN_SECONDS, compose_song, song_name
-from rtsep.synth.resources import Resources, find_resources
-from rtsep.synth.song import render_song_int16
+from rtsep.training.synth.arrangement import MAX_SECONDS, MIN_SECONDS, compose_song, song_name
+from rtsep.training.synth.resources import Resources, find_resources
+from rtsep.training.synth.song import render_song_int16
 
 MANIFEST = "manifest.json"
 
