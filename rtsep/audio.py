@@ -9,8 +9,6 @@ soxr (VHQ) unless ``resample=False``, which refuses them.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import soundfile as sf
 
 from rtsep.constants import N_CHANNELS, SAMPLE_RATE, STEMS
 from rtsep.errors import AudioError, DatasetError
+from rtsep.io.files import atomic_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 
@@ -85,13 +84,6 @@ def read_audio(path, *, sample_rate: int = SAMPLE_RATE, resample: bool = True):
     return np.ascontiguousarray(x, np.float32), info
 
 
-def umask_mode(mode: int = 0o666) -> int:
-    """``mode`` as the user's umask would leave it (temporary files are private)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mode & ~mask
-
-
 def write_audio_atomic(path, x: np.ndarray, sample_rate: int = SAMPLE_RATE,
                        subtype: str = "FLOAT") -> Path:
     """Write audio to ``path`` through a temporary file in the same folder, then rename.
@@ -109,15 +101,8 @@ def write_audio_atomic(path, x: np.ndarray, sample_rate: int = SAMPLE_RATE,
         raise AudioError(f"{path}: unsupported output format; use .wav, .flac or .ogg")
     if fmt != "WAV" and subtype == "FLOAT":
         subtype = {"FLAC": "PCM_24", "OGG": "VORBIS"}[fmt]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, x, sample_rate, format=fmt, subtype=subtype)
-        os.chmod(tmp, umask_mode(0o666))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

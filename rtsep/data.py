@@ -58,7 +58,7 @@ from rtsep import dsp
 from rtsep.audio import find_stem_file, is_track_folder, list_tracks
 from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_FFT, N_STEMS, SAMPLE_RATE, STEMS
 from rtsep.errors import ConfigError, DatasetError
-from rtsep.jsonio import check_fields
+from rtsep.io.jsonio import check_fields
 
 EXCERPT_SAMPLES = (MODEL_FRAMES - 1) * HOP + N_FFT
 """Samples of one training excerpt: 191 * 1024 + 4096 = 199,680 (192 full frames)."""

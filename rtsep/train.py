@@ -91,7 +91,7 @@ from rtsep.data import (
     validation_excerpts,
 )
 from rtsep.errors import ConfigError, RtsepError
-from rtsep.jsonio import check_fields
+from rtsep.io.jsonio import check_fields
 
 LOSSES = ("l1", "l1_log", "psa")
 TARGET_OF_LOSS = {"l1": "magnitude", "l1_log": "magnitude", "psa": "phase_sensitive"}
@@ -228,7 +228,7 @@ class TrainConfig:
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> "TrainConfig":
-        from rtsep.jsonio import read_json
+        from rtsep.io.jsonio import read_json
 
         d = read_json(path, "train config file")
         return cls.from_dict(d)

@@ -30,7 +30,7 @@ def run(args) -> int:
     from rtsep.cli.progress import progress_bar
     from rtsep.constants import STEMS
     from rtsep.evaluate import evaluate_dataset
-    from rtsep.jsonio import write_json_atomic
+    from rtsep.io.jsonio import write_json_atomic
 
     from rtsep.audio import list_tracks
 

@@ -79,7 +79,7 @@ def _connect_in(value: str | None):
 
 def run(args) -> int:
     from rtsep.errors import JackError
-    from rtsep.jsonio import write_json_atomic
+    from rtsep.io.jsonio import write_json_atomic
     from rtsep.live import DEFAULT_WORKER, LiveSeparator, format_status, parse_gains, parse_test_model
 
     gains = parse_gains(args.gain)

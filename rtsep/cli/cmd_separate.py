@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from rtsep.cli.common import add_model_options, stream_config
@@ -51,9 +49,10 @@ def _load_input(path: Path, resample: bool):
 
 
 def run(args) -> int:
-    from rtsep.audio import umask_mode
     from rtsep.cli.progress import progress_bar
+    from rtsep.constants import SAMPLE_RATE
     from rtsep.errors import AudioError
+    from rtsep.io.files import atomic_path
     from rtsep.separate import load_model, separate_array, write_stems
 
     cfg = stream_config(args)
@@ -78,20 +77,12 @@ def run(args) -> int:
         m = load_model("oracle", stems=stems, config=cfg) if model is None else model
         with progress_bar(f"separating {name}") as update:
             est = separate_array(m, mix, cfg, batch_size=args.batch_size, progress=update)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=out_root))
-        try:
-            tmp.chmod(umask_mode(0o777))
-            write_stems(tmp, est, 44100)
+        final = out_root / name
+        with atomic_path(final, folder=True) as tmp:
+            write_stems(tmp, est, SAMPLE_RATE)
             if args.plot:
                 from rtsep.plot import plot_spectrograms
 
                 plot_spectrograms(tmp / "spectrograms.png", mix, est, title=name)
-            final = out_root / name
-            if final.exists():
-                shutil.rmtree(final)
-            tmp.rename(final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         print(f"{name}: wrote {final}/{{vocals,drums,bass,other,instrumental}}.wav")
     return 0

@@ -229,7 +229,7 @@ class ModelConfig:
     def from_json_file(cls, path: str | Path) -> "ModelConfig":
         """Read a JSON file holding :meth:`to_dict`'s output (or a dict with a
         ``"model"`` entry holding it, as an artifact's ``config.json`` does)."""
-        from rtsep.jsonio import read_json
+        from rtsep.io.jsonio import read_json
 
         d = read_json(path, "model config file")
         if isinstance(d, dict) and "model" in d and "arch" not in d:

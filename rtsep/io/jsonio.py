@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rtsep.errors import ConfigError
+from rtsep.io.files import atomic_path
 
 
 def read_json(path, what: str) -> Any:
@@ -42,24 +41,25 @@ def check_fields(d: Any, cls, where: str) -> list[str]:
 
 
 def write_json_atomic(path, obj: Any, *, indent: int | None = 2) -> Path:
-    """Write ``obj`` as JSON through a temporary file in the same folder and a rename,
-    so a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
+    """Write ``obj`` as JSON (and a final newline) through :func:`rtsep.io.files.atomic_path`,
+    so a reader never sees a half-written file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its folder is created if missing.
+    obj : JSON-able
+        NaN and infinities are written as ``NaN``/``Infinity``.
+    indent : int or None
+        Indentation; ``None`` writes one line with sorted keys.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as fh:
             json.dump(obj, fh, indent=indent, sort_keys=indent is None, allow_nan=True)
             fh.write("\n")
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return Path(path)
