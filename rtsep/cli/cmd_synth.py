@@ -24,13 +24,17 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    import contextlib
     import json
     import sys
 
+    from rtsep.cli.progress import progress_bar
     from rtsep.training.synth.dataset import generate_dataset
 
-    manifest = generate_dataset(args.out, args.tracks, args.seconds, args.seed, args.workers,
-                                progress=not args.quiet)
+    bar = contextlib.nullcontext() if args.quiet else progress_bar("synth", args.tracks)
+    with bar as update:
+        manifest = generate_dataset(args.out, args.tracks, args.seconds, args.seed, args.workers,
+                                    progress=update)
     tracks = manifest["tracks"]
     rendered = [t for t in tracks if not t.get("reused")]
     summary = {"out": str(args.out), "tracks": len(tracks), "rendered": len(rendered),

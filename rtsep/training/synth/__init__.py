@@ -16,7 +16,7 @@ Stages, one module each (imports go down this list, never up):
 
 Public API (imported lazily, so ``import rtsep.training.synth`` stays cheap)::
 
-    generate_dataset(out_dir, tracks, seconds=30.0, seed=0, workers=1, progress=True) -> manifest
+    generate_dataset(out_dir, tracks, seconds=30.0, seed=0, workers=1, progress=None) -> manifest
     render_song(seed, index, seconds) -> {"vocals"|"drums"|"bass"|"other"|"mixture": float32 (n, 2)}
     compose_song(seed, index, seconds) -> Song   (no audio; Song.manifest() describes it)
 """

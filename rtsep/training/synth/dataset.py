@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
@@ -29,17 +30,14 @@ import soundfile as sf
 from rtsep import __version__
 from rtsep.constants import SAMPLE_RATE, STEMS
 from rtsep.errors import ConfigError, DatasetError
+from rtsep.io.files import atomic_path
+from rtsep.io.jsonio import write_json_atomic
 from rtsep.training.synth.arrangement import MAX_SECONDS, MIN_SECONDS, compose_song, song_name
 from rtsep.training.synth.resources import Resources, find_resources
 from rtsep.training.synth.song import render_song_int16
 
 MANIFEST = "manifest.json"
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 FILES = STEMS + ("mixture",)
 MAX_TRACKS = 1_000_000
@@ -91,17 +89,9 @@ def write_track(out_dir: Path, name: str, audio: dict[str, np.ndarray]) -> Path:
     Returns the final folder.
     """
     final = out_dir / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=out_dir))
-    try:
+    with atomic_path(final, folder=True) as tmp:  # an incomplete leftover at final is replaced
         for key in FILES:
             sf.write(tmp / f"{key}.wav", audio[key], SAMPLE_RATE, subtype="PCM_16", format="WAV")
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
-        if final.exists():  # an incomplete leftover of an interrupted run
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
@@ -150,16 +140,12 @@ def _write_manifest(out_dir: Path, header: dict, entries: dict[str, dict]) -> No
     existing.update(entries)
     doc = dict(header)
     doc["tracks"] = [existing[k] for k in sorted(existing)]
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=out_dir)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=1)
-        fh.write("\n")
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
-    os.replace(tmp, path)
+    write_json_atomic(path, doc, indent=1)
 
 
 def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 30.0, seed: int = 0,
-                     workers: int = 1, progress: bool = True) -> dict:
+                     workers: int = 1,
+                     progress: Callable[[int, int], None] | None = None) -> dict:
     """Write ``tracks`` synthetic songs into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -169,7 +155,8 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     seconds : length of each song (2 .. 600 s)
     seed : run seed (>= 0); song i depends only on (seed, i, seconds)
     workers : processes rendering in parallel (>= 1); does not change the output
-    progress : show a rich progress bar on stderr
+    progress : callable(done, total), optional; called with the songs done so far
+        (reused ones included) at the start and after each song
 
     Returns
     -------
@@ -193,15 +180,20 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
         else:
             todo.append(i)
     t_start = time.perf_counter()
-    bar = _progress(progress, tracks, len(entries))
+
+    def advance() -> None:
+        if progress:
+            progress(len(entries), tracks)
+
+    advance()
     try:
         if workers == 1 or len(todo) <= 1:
             for i in todo:
                 entry = _render_and_write(str(out), seed, i, seconds, resources)
                 entries[entry["name"]] = entry
-                bar.advance()
+                advance()
         else:
-            ctx = get_context("spawn")  # no fork of a threaded parent (rich refreshes in a thread)
+            ctx = get_context("spawn")  # no fork of a threaded parent (a progress bar's thread)
             with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
                 pending = {pool.submit(_render_and_write, str(out), seed, i, seconds, resources)
                            for i in todo}
@@ -211,41 +203,14 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
                         for fut in done:
                             entry = fut.result()
                             entries[entry["name"]] = entry
-                            bar.advance()
+                            advance()
                 except BaseException:
                     for fut in pending:
                         fut.cancel()
                     raise
     finally:
-        bar.close()
         if entries:
             header["wall_s"] = round(time.perf_counter() - t_start, 2)
             _write_manifest(out, header, entries)
     return json.loads((out / MANIFEST).read_text())
 
-
-class _progress:
-    """A rich progress bar (or nothing)."""
-
-    def __init__(self, enabled: bool, total: int, done: int):
-        self._p = None
-        if enabled:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
-            from rich.console import Console
-
-            console = Console(stderr=True)
-            # outside a terminal (CI, pipes) draw only at start/stop: short logs
-            self._p = Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(),
-                               TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-                               auto_refresh=console.is_terminal, transient=False)
-            self._p.start()
-            self._task = self._p.add_task("songs", total=total, completed=done)
-
-    def advance(self) -> None:
-        if self._p is not None:
-            self._p.advance(self._task)
-
-    def close(self) -> None:
-        if self._p is not None:
-            self._p.stop()
