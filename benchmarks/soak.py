@@ -55,7 +55,7 @@ def _signal(play: str, seconds: float = 30.0) -> np.ndarray | None:
     if play == "noise":
         rng = np.random.default_rng(0)
         return (0.1 * rng.standard_normal((int(seconds * 44100), 2))).astype(np.float32)
-    from rtsep.audio import read_audio
+    from rtsep.io.audio import read_audio
 
     x, _ = read_audio(play)
     return x

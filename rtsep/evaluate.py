@@ -80,7 +80,7 @@ def evaluate_dataset(dataset, model_spec: str = "default", *, config=None,
         {"model": {...}, "mixture": {...}}},
         "median": {stem..., "mean"}, "mixture_median": {stem..., "mean"}}``
     """
-    from rtsep.audio import list_tracks, read_track
+    from rtsep.io.tracks import list_tracks, read_track
     from rtsep.separate import OFFLINE_CONFIG, load_model, separate_array
 
     tracks = list_tracks(dataset)

@@ -8,7 +8,6 @@ to float32 rounding (tested).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -16,7 +15,7 @@ import pyfftw
 
 from rtsep import dsp
 from rtsep.constants import (HOP, MODEL_BINS, MODEL_FRAMES, N_BINS, N_CHANNELS, N_FFT,
-                             N_OUTPUTS, N_STEMS, OUTPUTS)
+                             N_OUTPUTS, N_STEMS)
 from rtsep.engine import ModelFn, StreamConfig, check_estimates
 from rtsep.errors import AudioError
 
@@ -125,15 +124,3 @@ def load_model(spec: str, *, stems: np.ndarray | None = None,
 
     return load_runtime(spec, threads=threads)
 
-
-def write_stems(out_dir: Path, separated: np.ndarray, sample_rate: int) -> list[Path]:
-    """Write ``out_dir/{vocals,drums,bass,other,instrumental}.wav`` atomically.
-
-    Parameters
-    ----------
-    separated : np.ndarray [shape=(5, n, 2), float32]
-    """
-    from rtsep.audio import write_audio_atomic
-
-    return [write_audio_atomic(Path(out_dir) / f"{name}.wav", separated[i], sample_rate)
-            for i, name in enumerate(OUTPUTS)]

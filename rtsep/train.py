@@ -23,7 +23,7 @@ What ``out`` holds
 Determinism and resuming
 ------------------------
 Example ``i`` of the data stream depends only on the seed and ``i``
-(:class:`rtsep.data.ExampleSampler`), and step ``s`` consumes examples
+(:class:`rtsep.training.data.ExampleSampler`), and step ``s`` consumes examples
 ``s*B .. s*B + B - 1``. A checkpoint therefore only needs the step to restore the
 data stream; the optimizer's state (moments, iteration count, hence the learning
 rate) and the model's variables come from the checkpoint files. A run interrupted
@@ -46,7 +46,7 @@ out), validation SDR mean over stems 0.95 dB with ``l1`` against -0.43 dB with
 Option ``"psa"`` scores what the engine outputs instead of the raw estimates: the
 four estimates become ratio masks ``m_j = e_j / sum_k e_k`` (as in the engine, mask
 power 1), and the loss is L1 between ``m_j |X|`` and the phase-sensitive targets
-``Re(S_j conj(X)) / |X|`` (:mod:`rtsep.data`), the part of the stem's complex STFT
+``Re(S_j conj(X)) / |X|`` (:mod:`rtsep.training.data`), the part of the stem's complex STFT
 error that a real mask on the mixture can reduce. Its examples carry those targets
 (``TARGET_OF_LOSS``).
 
@@ -81,7 +81,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rtsep.constants import STEMS
-from rtsep.data import (
+from rtsep.training.data import (
     AugmentConfig,
     ExampleSampler,
     dataset_hours,
@@ -95,7 +95,7 @@ from rtsep.io.jsonio import check_fields
 
 LOSSES = ("l1", "l1_log", "psa")
 TARGET_OF_LOSS = {"l1": "magnitude", "l1_log": "magnitude", "psa": "phase_sensitive"}
-"""The :data:`rtsep.data.TARGETS` each loss compares the model's output with."""
+"""The :data:`rtsep.training.data.TARGETS` each loss compares the model's output with."""
 STRATEGIES = ("none", "mirrored", "multiworker")
 CHECKPOINTS_DIR = "checkpoints"
 LOGS_DIR = "logs"

@@ -96,20 +96,3 @@ def test_oracle_needs_a_track_folder(tmp_path):
     sf.write(wav, np.zeros((4096, 2), np.float32), 44100)
     r = _run(["separate", str(wav), "--model", "oracle", "--out", str(tmp_path / "o")])
     assert r.returncode == 2 and "track folders" in r.stderr
-
-
-def test_mono_and_other_rates(tmp_path):
-    """Mono is duplicated to both channels; 48 kHz is resampled, or refused on request."""
-    from rtsep.audio import read_audio
-    from rtsep.errors import AudioError
-
-    t = np.arange(48000) / 48000
-    mono = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    p = tmp_path / "mono48k.flac"
-    sf.write(p, mono, 48000)
-    x, info = read_audio(p)
-    assert x.shape == (44100, 2) and info.mono_duplicated and info.resampled
-    assert np.array_equal(x[:, 0], x[:, 1])
-    assert abs(np.sqrt(np.mean(x[1000:-1000, 0] ** 2)) - 0.5 / np.sqrt(2)) < 0.01
-    with pytest.raises(AudioError, match="48000 Hz"):
-        read_audio(p, resample=False)

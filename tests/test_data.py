@@ -1,4 +1,4 @@
-"""Tests of rtsep.data: excerpts, magnitudes, augmentation, split, tf.data pipeline.
+"""Tests of rtsep.training.data: excerpts, magnitudes, augmentation, split, tf.data pipeline.
 
 Tolerances: magnitudes are compared to rtsep.dsp's at 1e-4 absolute (they are
 computed by the same code on the same frames, so in practice they are identical);
@@ -15,7 +15,7 @@ import soundfile as sf
 
 from rtsep import dsp
 from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, SAMPLE_RATE, STEMS
-from rtsep.data import (
+from rtsep.training.data import (
     EXCERPT_SAMPLES,
     FRAME_OFFSET,
     AugmentConfig,
@@ -277,7 +277,7 @@ def test_every_track_once_per_pass(dataset):
 
 
 def test_split_is_disjoint_and_deterministic(tmp_path):
-    from rtsep.data import Track
+    from rtsep.training.data import Track
 
     tracks = [Track(f"t{i:02d}", (), 1000) for i in range(10)]
     train, val = split_tracks(tracks, val_fraction=0.2, seed=1)
@@ -338,7 +338,7 @@ def test_examples_from_stems_rejects_wrong_length():
 
 
 def test_sharded_example_index_covers_the_stream_once():
-    from rtsep.data import sharded_example_index
+    from rtsep.training.data import sharded_example_index
 
     b, start = 3, 12
     assert [sharded_example_index(j, batch_size=b, start_index=start) for j in range(7)] == list(range(12, 19))

@@ -336,7 +336,7 @@ def test_default_model_runs_60s_without_underruns(jack_server_factory):
         pytest.skip("models/default does not exist yet (the bundled model is trained later)")
     if not MIX.exists():
         pytest.skip(f"test audio missing: {MIX}")
-    from rtsep.audio import read_audio
+    from rtsep.io.audio import read_audio
     from rtsep.jack_probe import LoopPlayer
 
     x, _ = read_audio(MIX)

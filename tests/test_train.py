@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from rtsep.constants import SAMPLE_RATE, STEMS
-from rtsep.data import EXCERPT_SAMPLES, AugmentConfig
+from rtsep.training.data import EXCERPT_SAMPLES, AugmentConfig
 from rtsep.errors import ConfigError
 from rtsep.train import TrainConfig, list_checkpoints, train
 from stems import synth_stems  # tests/stems.py

@@ -73,7 +73,8 @@ def _report_sdr(stems, est, mix) -> None:
 
 
 def _offline(args, spec, stems, mix) -> int:
-    from rtsep.separate import load_model, separate_array, write_stems
+    from rtsep.io.audio import write_stems
+    from rtsep.separate import load_model, separate_array
 
     model = load_model(spec, stems=stems)
     print(f"separating offline with model '{spec}' ...")
@@ -116,7 +117,7 @@ def _live(args, spec, stems, mix) -> int:
     from rtsep.errors import JackError
     from rtsep.jack_probe import play_record
     from rtsep.live import LiveSeparator, format_status
-    from rtsep.separate import write_stems
+    from rtsep.io.audio import write_stems
 
     n = mix.shape[0]
     if spec == "oracle":

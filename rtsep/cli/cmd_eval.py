@@ -31,8 +31,7 @@ def run(args) -> int:
     from rtsep.constants import STEMS
     from rtsep.evaluate import evaluate_dataset
     from rtsep.io.jsonio import write_json_atomic
-
-    from rtsep.audio import list_tracks
+    from rtsep.io.tracks import list_tracks
 
     console = Console()
     cfg = stream_config(args)

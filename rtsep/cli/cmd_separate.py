@@ -29,7 +29,8 @@ def _load_input(path: Path, resample: bool):
     """Returns (name, mixture (n, 2), stems (4, n, 2) or None, sample-rate note)."""
     import numpy as np
 
-    from rtsep.audio import is_track_folder, read_audio, read_track
+    from rtsep.io.audio import read_audio
+    from rtsep.io.tracks import is_track_folder, read_track
     from rtsep.constants import STEMS
     from rtsep.errors import AudioError
 
@@ -53,7 +54,8 @@ def run(args) -> int:
     from rtsep.constants import SAMPLE_RATE
     from rtsep.errors import AudioError
     from rtsep.io.files import atomic_path
-    from rtsep.separate import load_model, separate_array, write_stems
+    from rtsep.io.audio import write_stems
+    from rtsep.separate import load_model, separate_array
 
     cfg = stream_config(args)
     inputs = [Path(p) for p in args.inputs]

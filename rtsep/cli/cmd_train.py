@@ -80,7 +80,7 @@ def _command_line(args) -> str:
 
 def build_config(args):
     """The :class:`rtsep.train.TrainConfig` the parsed options describe."""
-    from rtsep.data import AugmentConfig
+    from rtsep.training.data import AugmentConfig
     from rtsep.errors import ConfigError
     from rtsep.nn.config import ModelConfig
     from rtsep.train import TrainConfig

@@ -1,5 +1,4 @@
-"""Audio files in and out: reading (any rate, mono or stereo), atomic writing, and
-track folders in the MUSDB18-HQ layout.
+"""Audio files in and out: reading (any rate, mono or stereo) and atomic writing.
 
 Mono input is duplicated to both channels (the models are stereo). Files with more
 than two channels are refused. Other sample rates are resampled to 44.1 kHz with
@@ -14,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from rtsep.constants import N_CHANNELS, SAMPLE_RATE, STEMS
-from rtsep.errors import AudioError, DatasetError
+from rtsep.constants import N_CHANNELS, OUTPUTS, SAMPLE_RATE
+from rtsep.errors import AudioError
 from rtsep.io.files import atomic_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
@@ -86,13 +85,22 @@ def read_audio(path, *, sample_rate: int = SAMPLE_RATE, resample: bool = True):
 
 def write_audio_atomic(path, x: np.ndarray, sample_rate: int = SAMPLE_RATE,
                        subtype: str = "FLOAT") -> Path:
-    """Write audio to ``path`` through a temporary file in the same folder, then rename.
+    """Write audio to ``path`` through :func:`rtsep.io.files.atomic_path`.
 
     Parameters
     ----------
+    path : str or os.PathLike
+        ``.wav``, ``.flac`` or ``.ogg``; the folder is created if missing.
     x : np.ndarray [shape=(n_samples, n_channels), dtype=float32]
+    sample_rate : int
     subtype : str
-        soundfile subtype; 32-bit float WAV by default, so nothing is clipped.
+        soundfile subtype; 32-bit float WAV by default, so nothing is clipped
+        (24-bit FLAC, Vorbis OGG).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,67 +114,20 @@ def write_audio_atomic(path, x: np.ndarray, sample_rate: int = SAMPLE_RATE,
     return path
 
 
-def find_stem_file(folder: Path, name: str) -> Path | None:
-    """The file ``folder/name.(wav|flac)`` if there is one."""
-    for ext in (".wav", ".flac"):
-        p = folder / f"{name}{ext}"
-        if p.exists():
-            return p
-    return None
+def write_stems(out_dir, separated: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[Path]:
+    """Write ``out_dir/{vocals,drums,bass,other,instrumental}.wav``, each atomically.
 
-
-def is_track_folder(folder: Path) -> bool:
-    """True when ``folder`` holds all four stems."""
-    return folder.is_dir() and all(find_stem_file(folder, s) for s in STEMS)
-
-
-def read_track(folder, *, sample_rate: int = SAMPLE_RATE) -> dict[str, np.ndarray]:
-    """Read a track folder in the MUSDB18-HQ layout.
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+    separated : np.ndarray [shape=(5, n_samples, 2), dtype=float32]
+        The outputs in :data:`rtsep.constants.OUTPUTS` order.
+    sample_rate : int
 
     Returns
     -------
-    dict
-        ``{stem: np.ndarray [shape=(n, 2), float32]}`` for the four stems and
-        ``"mixture"`` (the file when present and of the same length, else the sum).
+    list of pathlib.Path
+        The five files.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: not a folder")
-    out = {}
-    for stem in STEMS:
-        p = find_stem_file(folder, stem)
-        if p is None:
-            raise DatasetError(f"{folder}: missing {stem}.wav or {stem}.flac "
-                               "(expected the MUSDB18-HQ layout: vocals, drums, bass, other)")
-        out[stem], _ = read_audio(p, sample_rate=sample_rate)
-    lengths = {s: v.shape[0] for s, v in out.items()}
-    n = min(lengths.values())
-    if max(lengths.values()) - n > 0:
-        if max(lengths.values()) - n > sample_rate // 10:
-            raise DatasetError(f"{folder}: stems differ in length: {lengths}")
-        out = {s: v[:n] for s, v in out.items()}
-    mix_path = find_stem_file(folder, "mixture")
-    mix = None
-    if mix_path is not None:
-        mix, _ = read_audio(mix_path, sample_rate=sample_rate)
-        mix = mix[:n] if mix.shape[0] >= n else None
-    out["mixture"] = mix if mix is not None else np.sum([out[s] for s in STEMS], axis=0)
-    return out
-
-
-def list_tracks(dataset) -> list[Path]:
-    """Track folders of a dataset, sorted by name; the dataset itself if it is one.
-
-    Raises DatasetError for a missing or empty dataset.
-    """
-    dataset = Path(dataset)
-    if not dataset.is_dir():
-        raise DatasetError(f"{dataset}: no such folder")
-    if is_track_folder(dataset):
-        return [dataset]
-    # Hidden folders are skipped: they are temporary folders of interrupted writers.
-    tracks = sorted(p for p in dataset.iterdir() if not p.name.startswith(".") and is_track_folder(p))
-    if not tracks:
-        raise DatasetError(f"{dataset}: no track folders with vocals, drums, bass and other "
-                           "(.wav or .flac) found (MUSDB18-HQ layout)")
-    return tracks
+    return [write_audio_atomic(Path(out_dir) / f"{name}.wav", separated[i], sample_rate)
+            for i, name in enumerate(OUTPUTS)]

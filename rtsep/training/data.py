@@ -49,16 +49,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 
 from rtsep import dsp
-from rtsep.audio import find_stem_file, is_track_folder, list_tracks
-from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_FFT, N_STEMS, SAMPLE_RATE, STEMS
+from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_FFT, N_STEMS, SAMPLE_RATE
 from rtsep.errors import ConfigError, DatasetError
 from rtsep.io.jsonio import check_fields
+from rtsep.io.tracks import check_track, is_track_folder, list_tracks
 
 EXCERPT_SAMPLES = (MODEL_FRAMES - 1) * HOP + N_FFT
 """Samples of one training excerpt: 191 * 1024 + 4096 = 199,680 (192 full frames)."""
@@ -67,10 +66,6 @@ FRAME_OFFSET = N_FFT // HOP - 1
 """:func:`rtsep.dsp.model_magnitudes` of an excerpt starts with this many frames that
 reach before the excerpt (zero-padded); frame ``FRAME_OFFSET + k`` is the excerpt's
 ``k``-th full frame."""
-
-_MAX_LENGTH_MISMATCH = SAMPLE_RATE // 10
-"""Stems of one track may differ in length by at most this (0.1 s); the shortest wins."""
-
 
 # ----------------------------------------------------------------------------------
 # Tracks
@@ -116,29 +111,13 @@ def find_tracks(root: str | Path) -> list[Track]:
 
 
 def _describe_track(folder: Path) -> Track:
-    paths, lengths = [], []
-    for stem in STEMS:
-        p = find_stem_file(folder, stem)
-        if p is None:  # list_tracks only returns complete folders; keep the check anyway
-            raise DatasetError(f"{folder}: missing {stem}.wav or {stem}.flac")
-        try:
-            info = sf.info(str(p))
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise DatasetError(f"{p}: cannot read audio ({exc})") from None
-        if info.samplerate != SAMPLE_RATE:
+    files = check_track(folder)
+    for p, rate in zip(files.stem_paths, files.sample_rates):
+        if rate != SAMPLE_RATE:
             raise DatasetError(
-                f"{p}: sample rate {info.samplerate} Hz; training reads excerpts in place and "
+                f"{p}: sample rate {rate} Hz; training reads excerpts in place and "
                 f"needs {SAMPLE_RATE} Hz files (convert first, e.g. `sox in.wav -r 44100 out.wav`)")
-        if info.channels not in (1, N_CHANNELS):
-            raise DatasetError(f"{p}: {info.channels} channels; stems must be mono or stereo")
-        if info.frames <= 0:
-            raise DatasetError(f"{p}: the file holds no samples")
-        paths.append(p)
-        lengths.append(int(info.frames))
-    if max(lengths) - min(lengths) > _MAX_LENGTH_MISMATCH:
-        raise DatasetError(f"{folder}: stems differ in length by more than 0.1 s: "
-                           f"{dict(zip(STEMS, lengths))} samples")
-    return Track(name=folder.name, stem_paths=tuple(paths), n_samples=min(lengths))
+    return Track(name=folder.name, stem_paths=files.stem_paths, n_samples=files.n_samples)
 
 
 def split_tracks(tracks: list[Track], *, val_fraction: float, seed: int
@@ -490,14 +469,6 @@ def make_dataset(sampler: ExampleSampler, *, batch_size: int, start_index: int =
     return ds.with_options(opts)
 
 
-def iter_examples(sampler: ExampleSampler, start_index: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Examples ``start_index, start_index + 1, ...`` one at a time, without TensorFlow."""
-    i = int(start_index)
-    while True:
-        yield sampler.example(i)
-        i += 1
-
-
 # ----------------------------------------------------------------------------------
 # Validation excerpts
 # ----------------------------------------------------------------------------------
@@ -556,6 +527,6 @@ def validation_excerpts(tracks: list[Track], *, n_excerpts: int = 4, seconds: fl
 __all__ = [
     "EXCERPT_SAMPLES", "FRAME_OFFSET", "Track", "find_tracks", "split_tracks", "dataset_hours",
     "read_excerpt", "TARGETS", "excerpt_spectra", "excerpt_magnitudes", "AugmentConfig", "ExcerptPlan",
-    "ExampleSampler", "examples_from_stems", "sharded_example_index", "make_dataset", "iter_examples", "ValidationExcerpt",
+    "ExampleSampler", "examples_from_stems", "sharded_example_index", "make_dataset", "ValidationExcerpt",
     "validation_excerpts",
 ]
