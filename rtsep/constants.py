@@ -1,4 +1,4 @@
-"""Fixed numbers of the front end (see the design card, ``SYSTEM.md``).
+"""Fixed numbers of the front end (README, "Front end and latency").
 
 Everything else in rtsep derives from these; nothing here may be changed by a
 config, because trained models depend on them.
@@ -12,6 +12,10 @@ N_FFT = 4096
 
 HOP = 1024
 """STFT hop in samples (75 % overlap): one new frame every 23.2 ms."""
+
+PAD_START = N_FFT - HOP
+"""Virtual zeros before the first sample, so that frame 0 ends at sample ``HOP``
+(frame ``f`` covers samples ``[f*HOP - PAD_START, f*HOP + HOP)``)."""
 
 N_BINS = N_FFT // 2 + 1
 """Number of one-sided STFT bins (2049)."""

@@ -42,8 +42,9 @@ from typing import Callable, Literal
 import numpy as np
 import pyfftw
 
-from rtsep import dsp
-from rtsep.constants import (HOP, MODEL_BINS, MODEL_FRAMES, N_BINS, N_CHANNELS, N_FFT,
+from rtsep.dsp import kernels
+from rtsep.dsp.stft import analysis_window, synthesis_window
+from rtsep.constants import (HOP, MODEL_BINS, MODEL_FRAMES, N_BINS, N_CHANNELS, N_FFT, PAD_START,
                              N_OUTPUTS, N_STEMS)
 from rtsep.errors import ConfigError, ModelError
 
@@ -145,8 +146,8 @@ class StreamingSeparator:
         k, la = cfg.model_hop_frames, cfg.lookahead_frames
         rows = N_STEMS * N_CHANNELS
 
-        self._wa = dsp.analysis_window()
-        self._ws = dsp.synthesis_window()
+        self._wa = analysis_window()
+        self._ws = synthesis_window()
         self._hist = np.zeros((N_CHANNELS, N_FFT), np.float32)
         # FFTW plans, built once: 2 forward transforms, 8 inverse transforms per hop.
         self._fft_in = pyfftw.empty_aligned((N_CHANNELS, N_FFT), np.float32)
@@ -167,7 +168,7 @@ class StreamingSeparator:
         self._est = np.zeros((N_STEMS, MODEL_BINS, MODEL_FRAMES, N_CHANNELS), np.float32)
         self._masks = np.zeros((N_STEMS, N_CHANNELS, N_BINS), np.float32)
         self._acc = np.zeros((rows, N_FFT), np.float32)
-        self._prefill = self.latency_samples - dsp.PAD_START
+        self._prefill = self.latency_samples - PAD_START
         self._fifo = np.zeros((rows, self._prefill + (k + 2) * HOP), np.float32)
         self.reset()
 
@@ -214,22 +215,22 @@ class StreamingSeparator:
         i = 0
         while i < n:
             m = min(n - i, HOP - self._fill)
-            self.nonfinite_count += dsp._ingest(block, i, m, self._hist, self._fill)
+            self.nonfinite_count += kernels.ingest(block, i, m, self._hist, self._fill)
             self._fill += m
             if self._fill == HOP:
                 self._hop()
                 self._fill = 0
-            dsp._emit(self._fifo, self._read_pos, m, out, i, N_CHANNELS)
+            kernels.emit(self._fifo, self._read_pos, m, out, i, N_CHANNELS)
             self._read_pos = (self._read_pos + m) % self._fifo.shape[1]
             i += m
         return out
 
     def _hop(self) -> None:
         """A full hop of input has arrived: analyse one frame, maybe run the model."""
-        dsp._frame_and_shift(self._hist, self._wa, self._fft_in)
+        kernels.frame_and_shift(self._hist, self._wa, self._fft_in)
         self._fft()
         g = self.frames
-        dsp._store_frame(self._fft_out, g, self._spec_ring, self._mag_ring)
+        kernels.store_frame(self._fft_out, g, self._spec_ring, self._mag_ring)
         self.frames = g + 1
         cfg = self.config
         if self.frames % cfg.model_hop_frames == 0:
@@ -237,7 +238,7 @@ class StreamingSeparator:
 
     def _run_model(self, g: int) -> None:
         cfg = self.config
-        dsp._assemble_window(self._mag_ring, g, self._window)
+        kernels.assemble_window(self._mag_ring, g, self._window)
         est = self.model(self._window)
         if self.model_calls == 0:
             est = check_estimates(est, 1)
@@ -248,14 +249,14 @@ class StreamingSeparator:
             if e < 0:
                 continue  # a frame before the stream started: nothing to emit
             t = cfg.emitted_window_index(k)
-            dsp._estimates_to_masks(est, t, self._power, self._average, self._masks)
+            kernels.estimates_to_masks(est, t, self._power, self._average, self._masks)
             self.synthesize_frame(e)
 
     def synthesize_frame(self, e: int) -> None:
         """Mask frame ``e`` with ``self._masks``, invert, overlap-add one hop."""
-        dsp._apply_masks(self._spec_ring, e, self._masks, self._ifft_in)
+        kernels.apply_masks(self._spec_ring, e, self._masks, self._ifft_in)
         self._ifft()
-        dsp._overlap_add_hop(self._ifft_out, self._ws, self._acc, self._fifo, self._write_pos)
+        kernels.overlap_add_hop(self._ifft_out, self._ws, self._acc, self._fifo, self._write_pos)
         self._write_pos = (self._write_pos + HOP) % self._fifo.shape[1]
 
     def hop_without_model(self, block: np.ndarray, out: np.ndarray,
@@ -275,12 +276,12 @@ class StreamingSeparator:
         """
         if masks is not None:
             self._masks[...] = masks
-        self.nonfinite_count += dsp._ingest(block, 0, HOP, self._hist, 0)
-        dsp._frame_and_shift(self._hist, self._wa, self._fft_in)
+        self.nonfinite_count += kernels.ingest(block, 0, HOP, self._hist, 0)
+        kernels.frame_and_shift(self._hist, self._wa, self._fft_in)
         self._fft()
         g = self.frames
-        dsp._store_frame(self._fft_out, g, self._spec_ring, self._mag_ring)
+        kernels.store_frame(self._fft_out, g, self._spec_ring, self._mag_ring)
         self.frames = g + 1
         self.synthesize_frame(g)
-        dsp._emit(self._fifo, self._read_pos, HOP, out, 0, N_CHANNELS)
+        kernels.emit(self._fifo, self._read_pos, HOP, out, 0, N_CHANNELS)
         self._read_pos = (self._read_pos + HOP) % self._fifo.shape[1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtsep import dsp
+from rtsep.dsp.stft import model_magnitudes
 from rtsep.constants import MODEL_FRAMES, N_STEMS
 from rtsep.engine import StreamConfig
 
@@ -36,7 +36,7 @@ class OracleModel:
         if stems.ndim != 3 or stems.shape[0] != N_STEMS or stems.shape[2] != 2:
             raise ValueError(f"stems must have shape (4, n_samples, 2), got {stems.shape}")
         self.config = config or StreamConfig()
-        mags = np.stack([dsp.model_magnitudes(s) for s in stems])  # (4, 1024, F, 2)
+        mags = np.stack([model_magnitudes(s) for s in stems])  # (4, 1024, F, 2)
         n_frames = mags.shape[2]
         # Zero frames before the start (a full window) and after the end.
         pad_after = 2 * MODEL_FRAMES  # enough for any lookahead + model hop (<= 192)

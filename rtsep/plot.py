@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtsep import dsp
+from rtsep.dsp.stft import stft
 from rtsep.constants import HOP, N_FFT, OUTPUTS, SAMPLE_RATE
 
 
@@ -28,7 +28,7 @@ def plot_spectrograms(path, mix: np.ndarray, separated: np.ndarray, *, title: st
     fig, axes = plt.subplots(len(rows), 1, figsize=(10, 2.0 * len(rows)), sharex=True)
     n_bins = int(max_hz / (SAMPLE_RATE / N_FFT))
     for ax, (name, x) in zip(axes, rows):
-        mag = np.abs(dsp.stft(np.asarray(x, np.float32).mean(axis=1, keepdims=True)))[0, :, :n_bins]
+        mag = np.abs(stft(np.asarray(x, np.float32).mean(axis=1, keepdims=True)))[0, :, :n_bins]
         db = 20 * np.log10(mag.T + 1e-6)
         t_end = mag.shape[0] * HOP / SAMPLE_RATE
         ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 80, vmax=db.max(),

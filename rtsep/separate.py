@@ -13,8 +13,9 @@ from typing import Callable
 import numpy as np
 import pyfftw
 
-from rtsep import dsp
-from rtsep.constants import (HOP, MODEL_BINS, MODEL_FRAMES, N_BINS, N_CHANNELS, N_FFT,
+from rtsep.dsp import kernels
+from rtsep.dsp.stft import stft, synthesis_window, to_model_layout
+from rtsep.constants import (HOP, MODEL_BINS, MODEL_FRAMES, N_BINS, N_CHANNELS, N_FFT, PAD_START,
                              N_OUTPUTS, N_STEMS)
 from rtsep.engine import ModelFn, StreamConfig, check_estimates
 from rtsep.errors import AudioError
@@ -57,9 +58,9 @@ def separate_array(model: ModelFn, x: np.ndarray, config: StreamConfig | None = 
         x = np.where(bad, np.float32(0), x)
     n = x.shape[0]
     k, la = cfg.model_hop_frames, cfg.lookahead_frames
-    spec = dsp.stft(x).astype(np.complex64)                          # (C, F, N_BINS)
+    spec = stft(x).astype(np.complex64)                          # (C, F, N_BINS)
     n_frames = spec.shape[1]
-    mag = dsp.to_model_layout(np.abs(spec[:, :, :MODEL_BINS]))       # (1024, F, C)
+    mag = to_model_layout(np.abs(spec[:, :, :MODEL_BINS]))       # (1024, F, C)
     n_calls = -(-(n_frames + la) // k)
     pad_after = n_calls * k - n_frames
     mag = np.concatenate([np.zeros((MODEL_BINS, MODEL_FRAMES - 1, N_CHANNELS), np.float32),
@@ -67,7 +68,7 @@ def separate_array(model: ModelFn, x: np.ndarray, config: StreamConfig | None = 
     power, average = float(cfg.mask_power), cfg.high_band == "average"
     rows = N_STEMS * N_CHANNELS
     acc = np.zeros((rows, (n_frames - 1) * HOP + N_FFT), np.float32)
-    window = dsp.synthesis_window()
+    window = synthesis_window()
     masks = np.zeros((N_STEMS, N_CHANNELS, N_BINS), np.float32)
     done = 0
     for c0 in range(0, n_calls, batch_size):
@@ -86,16 +87,16 @@ def separate_array(model: ModelFn, x: np.ndarray, config: StreamConfig | None = 
                 for kk in range(k):
                     e = g - la - k + 1 + kk
                     if first <= e <= last:
-                        dsp._estimates_to_masks(est[i], cfg.emitted_window_index(kk), power,
+                        kernels.estimates_to_masks(est[i], cfg.emitted_window_index(kk), power,
                                                 average, masks)
-                        dsp._apply_masks(chunk, e - first, masks, masked[e - first])
+                        kernels.apply_masks(chunk, e - first, masks, masked[e - first])
             frames = pyfftw.interfaces.numpy_fft.irfft(masked, n=N_FFT, axis=-1)
             frames = np.ascontiguousarray(frames.astype(np.float32).transpose(1, 0, 2))
-            dsp._overlap_add_all(frames, window, acc[:, first * HOP:])
+            kernels.overlap_add_all(frames, window, acc[:, first * HOP:])
         done += len(calls)
         if progress is not None:
             progress(done, n_calls)
-    stems = acc[:, dsp.PAD_START:dsp.PAD_START + n].reshape(N_STEMS, N_CHANNELS, n)
+    stems = acc[:, PAD_START:PAD_START + n].reshape(N_STEMS, N_CHANNELS, n)
     out = np.empty((N_OUTPUTS, n, N_CHANNELS), np.float32)
     out[:N_STEMS] = stems.transpose(0, 2, 1)
     out[N_STEMS] = out[1:N_STEMS].sum(axis=0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rtsep import dsp
+from rtsep.dsp.stft import model_magnitudes, n_frames_for
 from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, SAMPLE_RATE, STEMS
 from rtsep.training.data import (
     EXCERPT_SAMPLES,
@@ -68,7 +68,7 @@ def whole_file(track, j):
 
 def test_excerpt_length_gives_192_frames():
     assert EXCERPT_SAMPLES == 199_680
-    assert dsp.n_frames_for(EXCERPT_SAMPLES) - 2 * FRAME_OFFSET == MODEL_FRAMES
+    assert n_frames_for(EXCERPT_SAMPLES) - 2 * FRAME_OFFSET == MODEL_FRAMES
 
 
 def test_find_tracks(dataset):
@@ -126,7 +126,7 @@ def test_read_excerpt_mono_is_duplicated(tmp_path):
 def test_excerpt_magnitudes_equal_engine_magnitudes_at_aligned_start(dataset):
     track = find_tracks(dataset)[0]
     mix = sum(whole_file(track, j) for j in range(4))
-    full = dsp.model_magnitudes(mix)
+    full = model_magnitudes(mix)
     for start in (0, 7 * HOP, (track.n_samples - EXCERPT_SAMPLES) // HOP * HOP):
         ex = mix[start:start + EXCERPT_SAMPLES]
         got = excerpt_magnitudes(ex)
@@ -151,10 +151,10 @@ def test_sampler_magnitudes_equal_engine_magnitudes(dataset):
         x, y = sampler.example(index)
         f0 = s // HOP + FRAME_OFFSET
         shift = s % HOP
-        full_x = dsp.model_magnitudes(sum(stems)[shift:])
+        full_x = model_magnitudes(sum(stems)[shift:])
         np.testing.assert_allclose(x, full_x[:, f0:f0 + MODEL_FRAMES], rtol=0, atol=MAG_ATOL)
         for j in range(4):
-            full_j = dsp.model_magnitudes(stems[j][shift:])
+            full_j = model_magnitudes(stems[j][shift:])
             np.testing.assert_allclose(y[j], full_j[:, f0:f0 + MODEL_FRAMES], rtol=0, atol=MAG_ATOL)
 
 

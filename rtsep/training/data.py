@@ -9,7 +9,7 @@ One example
 -----------
 An excerpt of :data:`EXCERPT_SAMPLES` = 191 * 1024 + 4096 = 199,680 samples gives
 exactly :data:`~rtsep.constants.MODEL_FRAMES` = 192 STFT frames with no padding.
-Its magnitudes are computed by :func:`rtsep.dsp.model_magnitudes` and equal the
+Its magnitudes are computed by :func:`rtsep.model_magnitudes` and equal the
 engine's magnitudes of the whole file at the corresponding frames: an excerpt
 starting at sample ``s`` (a multiple of the hop) holds file frames
 ``s // HOP + 3 ... s // HOP + 194``.
@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from rtsep import dsp
+from rtsep.dsp.stft import model_magnitudes, stft, to_model_layout
 from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_FFT, N_STEMS, SAMPLE_RATE
 from rtsep.errors import ConfigError, DatasetError
 from rtsep.io.jsonio import check_fields
@@ -63,7 +63,7 @@ EXCERPT_SAMPLES = (MODEL_FRAMES - 1) * HOP + N_FFT
 """Samples of one training excerpt: 191 * 1024 + 4096 = 199,680 (192 full frames)."""
 
 FRAME_OFFSET = N_FFT // HOP - 1
-""":func:`rtsep.dsp.model_magnitudes` of an excerpt starts with this many frames that
+""":func:`rtsep.model_magnitudes` of an excerpt starts with this many frames that
 reach before the excerpt (zero-padded); frame ``FRAME_OFFSET + k`` is the excerpt's
 ``k``-th full frame."""
 
@@ -204,9 +204,9 @@ def excerpt_spectra(x: np.ndarray) -> np.ndarray:
     """
     if x.shape != (EXCERPT_SAMPLES, N_CHANNELS):
         raise ValueError(f"expected an excerpt of shape {(EXCERPT_SAMPLES, N_CHANNELS)}, got {x.shape}")
-    spec = dsp.stft(np.asarray(x, dtype=np.float32))          # (C, F, N_BINS)
+    spec = stft(np.asarray(x, dtype=np.float32))          # (C, F, N_BINS)
     spec = spec[:, FRAME_OFFSET:FRAME_OFFSET + MODEL_FRAMES, :MODEL_BINS]
-    return dsp.to_model_layout(spec).astype(np.complex64)
+    return to_model_layout(spec).astype(np.complex64)
 
 
 def excerpt_magnitudes(x: np.ndarray) -> np.ndarray:
@@ -220,11 +220,11 @@ def excerpt_magnitudes(x: np.ndarray) -> np.ndarray:
     -------
     np.ndarray [shape=(MODEL_BINS, MODEL_FRAMES, 2), dtype=float32]
         Frames ``FRAME_OFFSET .. FRAME_OFFSET + 191`` of
-        ``rtsep.dsp.model_magnitudes(x)``: the engine's magnitudes of these samples.
+        ``rtsep.model_magnitudes(x)``: the engine's magnitudes of these samples.
     """
     if x.shape != (EXCERPT_SAMPLES, N_CHANNELS):
         raise ValueError(f"expected an excerpt of shape {(EXCERPT_SAMPLES, N_CHANNELS)}, got {x.shape}")
-    mag = dsp.model_magnitudes(x)
+    mag = model_magnitudes(x)
     return np.ascontiguousarray(mag[:, FRAME_OFFSET:FRAME_OFFSET + MODEL_FRAMES, :])
 
 
