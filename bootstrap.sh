@@ -4,12 +4,24 @@
 #   bash bootstrap.sh demo     # set up, then run the demo (rtsep demo)
 #   bash bootstrap.sh test     # set up, then run the test suite
 #   bash bootstrap.sh setup    # set up only
+#   bash bootstrap.sh data     # set up, plus the large Debian packages of real recordings
+#                              # that 'rtsep synth' generates training data from (~1.9 GB)
 # Idempotent: a second run skips what is already installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 APT_PACKAGES=(jackd2 libjack-jackd2-0 fluidsynth fluid-soundfont-gm sonic-pi-samples
-              espeak-ng ffmpeg libsndfile1 libfftw3-double3 libfftw3-single3)
+              espeak-ng ffmpeg libsndfile1 libfftw3-double3 libfftw3-single3
+              # real recordings the synth tests use, one of each kind (~107 MB to download, 152 MB installed):
+              # voices, a Hydrogen kit, the AVL kits, amp responses, instrumental music
+              klettres-data hydrogen-data avldrums.lv2-soundfont guitarix-common asc-music)
+# Everything 'rtsep synth' can use (rtsep/training/synth/sources.py: PACKAGES), for
+# generating training data; licences are read from each package's copyright file at run
+# time ('rtsep synth --inventory FILE'). Never copied into this repository.
+DATA_PACKAGES=(ktuberling-data fillets-ng-data-cs fillets-ng-data-nl festvox-ru
+               hydrogen-drumkits hydrogen-drumkits-effects musescore-general-soundfont-lossless
+               wesnoth-1.16-music supertux-data warzone2100-music singularity-music
+               hyperrogue-music)
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 
@@ -20,7 +32,7 @@ as_root() {
 
 install_system() {
   local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "${APT_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ! python3 -m venv --help >/dev/null 2>&1; then missing+=(python3-venv); fi
@@ -48,14 +60,15 @@ install_python() {
 
 task=${1:-setup}
 case "$task" in
-  setup|demo|test) ;;
-  *) echo "usage: bash bootstrap.sh [setup|demo|test] [args...]" >&2; exit 2 ;;
+  setup|demo|test|data) ;;
+  *) echo "usage: bash bootstrap.sh [setup|demo|test|data] [args...]" >&2; exit 2 ;;
 esac
 shift || true
-install_system
+if [ "$task" = data ]; then install_system "${DATA_PACKAGES[@]}"; else install_system; fi
 install_python
 case "$task" in
   setup) log "ready: .venv/bin/rtsep --help" ;;
+  data) log "ready: the recorded sources are installed (.venv/bin/rtsep synth --inventory sources.json lists them)" ;;
   demo) exec .venv/bin/rtsep demo "$@" ;;
   test)
     set +e

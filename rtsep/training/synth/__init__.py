@@ -1,17 +1,26 @@
-"""Synthetic multitrack songs for training: ``rtsep synth``.
+"""Synthetic multitrack songs for training, from real recorded sources: ``rtsep synth``.
 
 Stages, one module each (imports go down this list, never up):
 
-- :mod:`~rtsep.training.synth.resources` — the Debian tools and data it needs
+- :mod:`~rtsep.training.synth.resources` — the Debian tools it needs
+- :mod:`~rtsep.training.synth.sources` — the Debian packages of recordings, their files
+  and licences (the source inventory)
 - :mod:`~rtsep.training.synth.theory`, :mod:`~rtsep.training.synth.styles`, :mod:`~rtsep.training.synth.lyrics`
   — music theory, style table, words
 - :mod:`~rtsep.training.synth.grooves`, :mod:`~rtsep.training.synth.parts` — drum hits and notes
 - :mod:`~rtsep.training.synth.arrangement` — a whole song's composition (:func:`compose_song`)
-- :mod:`~rtsep.training.synth.fluid` — General MIDI parts via the FluidSynth CLI
+- :mod:`~rtsep.training.synth.sourcing` — which recordings play it (kits, soundfont,
+  strums, amp responses, choirs, reverbs, sidechain)
+- :mod:`~rtsep.training.synth.fluid` — General MIDI parts (and the AVL kits) via the FluidSynth CLI
 - :mod:`~rtsep.training.synth.samples` — recorded sonic-pi drums and loops
-- :mod:`~rtsep.training.synth.vocals` — the singer (espeak-ng + WORLD)
-- :mod:`~rtsep.training.synth.effects`, :mod:`~rtsep.training.synth.mixing` — inserts, room, master
+- :mod:`~rtsep.training.synth.drumkits` — Hydrogen kits: velocity layers, round robin
+- :mod:`~rtsep.training.synth.instruments` — guitar strums, amp/cabinet responses, choir
+- :mod:`~rtsep.training.synth.voicebank` — recorded speakers cut into syllables
+- :mod:`~rtsep.training.synth.vocals` — the singer (recorded syllables or espeak-ng, + WORLD)
+- :mod:`~rtsep.training.synth.effects`, :mod:`~rtsep.training.synth.mixing` — inserts, rooms, buses
 - :mod:`~rtsep.training.synth.song` — :func:`render_song`
+- :mod:`~rtsep.training.synth.accompaniment`, :mod:`~rtsep.training.synth.vocalcheck` —
+  partially labelled tracks: generated vocals over real instrumental music
 - :mod:`~rtsep.training.synth.dataset` — :func:`generate_dataset` (folders, manifest, workers)
 
 Public API (imported lazily, so ``import rtsep.training.synth`` stays cheap)::

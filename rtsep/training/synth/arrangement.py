@@ -73,6 +73,8 @@ class PartFx:
     comp_ratio: float = 1.0
     tilt_db: float = 0.0
     haas_s: float = 0.0
+    ir: str = ""  # a recorded amp/cabinet or guitar-tone response (guitarix)
+    ir_mix: float = 1.0  # 1: through the response only; less: in parallel with the dry part
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class Part:
     pan: float = 0.0
     gain_db: float = 0.0
     fx: PartFx = PartFx()
+    source: str = "gm"  # "gm" (FluidSynth), "strums" (real guitar strums), "avl" (AVL kit),
+    # "ambi_choir" (sonic-pi's sung vowel); GM choir parts are "gm" in the vocals stem
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,10 @@ class Singer:
     hf_slope_db_oct: float
     hf_aperiodicity: float
     hf_bumps: tuple[tuple[float, float, float], ...]
+    source: str = "espeak"  # "espeak" or "real" (a recorded speaker's syllables)
+    speaker: str = ""  # voicebank key of the recorded speaker
+    voice_sr: int = 22050  # the rate the singer is analysed and synthesised at
+    speech_f0_hz: float = 0.0  # the speaker's median speaking pitch (measured)
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,11 @@ class MixSettings:
     limiter_db: float
     peak_dbfs: float
     reverb_kind: str = "convolution"
+    hall_kind: str = "none"  # a second shared reverb: "greathall" (recorded), "plate", "none"
+    hall_send_db: dict[str, float] = field(default_factory=dict)
+    sidechain_db: float = 0.0  # bass and other duck under the kick by this much
+    sidechain_release_s: float = 0.15
+    other_width: float = 1.0  # stereo width of the other stem (mid/side)
 
 
 @dataclass(frozen=True)
@@ -168,6 +181,9 @@ class Song:
     vocal_lines: tuple[VocalLine, ...]
     mix: MixSettings
     extra: dict = field(default_factory=dict)
+    gm_font: str = "fluidr3"  # "fluidr3" or "musescore" (the General MIDI soundfont)
+    real_kit: str = ""  # "hydrogen:<kit>", "avl:<sf2 path>" or "" (GM / sonic-pi drums)
+    kit_choice: tuple[tuple[str, int], ...] = ()  # voice -> instrument index in the kit
 
     @property
     def name(self) -> str:
@@ -205,13 +221,15 @@ class Song:
                 {"section": n, "start_s": r(a), "end_s": r(b), "stems": list(st)}
                 for n, a, b, st in self.section_times()
             ],
-            "drums": {"groove": self.groove, **self.kit.to_dict(),
+            "drums": {"groove": self.groove, **self.kit.to_dict(), "real_kit": self.real_kit,
                       "hits": len(self.drum_hits)},
+            "gm_font": self.gm_font,
             "parts": [
                 {"name": p.name, "stem": p.stem, "role": p.role, "program": p.program,
                  "instrument": GM_NAMES.get(p.program, f"program {p.program}") if p.stem != "drums"
                  else f"GM drum kit {p.program}", "notes": len(p.notes), "pan": r(p.pan, 2),
-                 "gain_db": r(p.gain_db, 2), "drive_db": r(p.fx.drive_db, 1)}
+                 "gain_db": r(p.gain_db, 2), "drive_db": r(p.fx.drive_db, 1), "source": p.source,
+                 "ir": p.fx.ir}
                 for p in self.parts
             ],
             "vocals": {
@@ -230,6 +248,10 @@ class Song:
                 "master_threshold_db": r(self.mix.master_threshold_db, 2),
                 "limiter_db": r(self.mix.limiter_db, 2),
                 "reverb_kind": self.mix.reverb_kind,
+                "hall_kind": self.mix.hall_kind,
+                "hall_send_db": {k: r(v, 2) for k, v in self.mix.hall_send_db.items()},
+                "sidechain_db": r(self.mix.sidechain_db, 2),
+                "other_width": r(self.mix.other_width, 2),
                 "peak_dbfs": r(self.mix.peak_dbfs, 2),
             },
         }
@@ -441,26 +463,51 @@ def _other_parts(rng: np.random.Generator, style: Style, harmony: Harmony,
 
 # --------------------------------------------------------------------------- vocals
 
+REAL_VOICE_P = 0.85
+"""Share of songs sung by a recorded speaker (where voice packages are installed); the
+rest by espeak-ng."""
+
+
 def _singer(rng: np.random.Generator) -> Singer:
-    voice, gender = SINGER_VOICES[int(rng.integers(len(SINGER_VOICES)))]
+    from rtsep.training.synth import voicebank  # reads the installed voice packages once
+
+    speakers = voicebank.speakers()
+    real = bool(speakers) and rng.random() < REAL_VOICE_P
+    if real:
+        # big speakers (hundreds of lines) are chosen more often, never overwhelmingly
+        w = np.sqrt(np.array([len(s.files) for s in speakers], dtype=np.float64))
+        spk = speakers[int(rng.choice(len(speakers), p=w / w.sum()))]
+        f0 = voicebank.speaker_f0(spk.key)
+        gender = "m" if f0 < voicebank.MALE_F0_HZ else "f"
+        voice, sr = spk.key, voicebank.voice_rate(spk)
+    else:
+        voice, gender = SINGER_VOICES[int(rng.integers(len(SINGER_VOICES)))]
+        f0, sr = 0.0, 22050
+    formant = (rng.uniform(0.92, 1.06) if gender == "m" else rng.uniform(1.0, 1.14)) if not real \
+        else rng.uniform(0.94, 1.06)
+    # a recorded voice band-limited below 11 kHz (16 kHz festvox) is extended above
+    # its edge; wider ones keep their own highs (a corner above Nyquist is a no-op)
+    corner = 7000.0 if real and spk.rate < 22050 else (rng.uniform(3300, 4500) if not real else 1e9)
     return Singer(
         voice=voice, gender=gender,
-        formant_shift=float(rng.uniform(0.92, 1.06) if gender == "m" else rng.uniform(1.0, 1.14)),
+        formant_shift=float(formant),
         vibrato_hz=float(rng.uniform(4.6, 6.6)),
         vibrato_cents=float(rng.uniform(15, 70)),
         vibrato_delay_s=float(rng.uniform(0.12, 0.35)),
         portamento_s=float(rng.uniform(0.03, 0.12)),
         scoop_prob=float(rng.uniform(0.0, 0.5)),
-        breathiness=float(rng.uniform(0.0, 0.45)),
+        breathiness=float(rng.uniform(0.0, 0.45) if not real else rng.uniform(0.0, 0.25)),
         drift_cents=float(rng.uniform(4, 18)),
         speed_wpm=int(rng.integers(110, 160)),
         espeak_pitch=int(rng.integers(30, 70)),
         breaths=bool(rng.random() < 0.8),
-        hf_corner_hz=float(rng.uniform(3300, 4500)),
+        hf_corner_hz=float(corner),
         hf_slope_db_oct=float(rng.uniform(9, 20)),
         hf_aperiodicity=float(rng.uniform(0.15, 0.7)),
         hf_bumps=tuple((float(rng.uniform(4500, 10000)), float(rng.uniform(-3, 7)),
                         float(rng.uniform(400, 1500))) for _ in range(3)),
+        source="real" if real else "espeak", speaker=spk.key if real else "",
+        voice_sr=int(sr), speech_f0_hz=float(f0),
     )
 
 
@@ -469,6 +516,9 @@ def _vocal_lines(rng: np.random.Generator, singer: Singer, harmony: Harmony,
     grid = harmony.grid
     lo, hi = (47, 69) if singer.gender == "m" else (55, 77)
     shift = int(rng.integers(-3, 4))
+    if singer.speech_f0_hz > 0:  # a recorded speaker: centre the range near its own voice
+        ref = 115.0 if singer.gender == "m" else 210.0
+        shift = int(np.clip(round(12 * np.log2(singer.speech_f0_hz / ref)) + rng.integers(-2, 3), -4, 4))
     lo, hi = lo + shift, hi + shift
     base_center = (lo + hi) / 2 - 1.5
     if grid.tempo_bpm > 140:
@@ -673,8 +723,11 @@ def compose_song(seed: int, index: int, seconds: float) -> Song:
         limiter_db=float(r_mix.uniform(0.0, 9.0)) if r_mix.random() < 0.6 else 0.0,
         peak_dbfs=float(max(-12.0, -1.0 - r_mix.exponential(2.0))) if r_mix.random() < 0.85 else float(r_mix.uniform(-12, -3)),
     )
-    return Song(seed=int(seed), index=int(index), seconds=float(seconds), style=style.name, grid=grid,
+    song = Song(seed=int(seed), index=int(index), seconds=float(seconds), style=style.name, grid=grid,
                 key_root=key_root, mode=mode, sections=tuple(sections), harmony=harmony,
                 progressions=prog_names, groove=groove, kit=kit, drum_hits=tuple(hits),
                 loop_bars=tuple(loop_bars), parts=tuple(all_parts), singer=singer,
                 vocal_lines=tuple(lines), mix=mix)
+    from rtsep.training.synth.sourcing import realise  # reads the installed packages once
+
+    return realise(song)

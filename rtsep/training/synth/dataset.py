@@ -6,6 +6,14 @@ Layout written under ``out_dir``::
     synth-SEED-00000/{vocals,drums,bass,other,mixture}.wav   (44.1 kHz, stereo, 16-bit)
     synth-SEED-00001/...
 
+or, for ``kind="accompaniment"`` (partial labels, see
+:mod:`~rtsep.training.synth.accompaniment`)::
+
+    acc-SEED-00000/{vocals,accompaniment,mixture}.wav       (acc-heldout-... for --split held-out)
+
+Each track's manifest entry lists the recorded files it used (``"sources"``: path,
+package, licence) and which stems are known (``"stems_known"``).
+
 Song ``i`` depends only on ``(seed, i, seconds)``, so ``workers`` never changes
 the audio. Each track is written into a hidden temporary folder that is renamed
 when complete; a folder that already exists complete is kept (re-running a
@@ -32,6 +40,7 @@ from rtsep.constants import SAMPLE_RATE, STEMS
 from rtsep.errors import ConfigError, DatasetError
 from rtsep.io.files import atomic_path
 from rtsep.io.jsonio import write_json_atomic
+from rtsep.training.synth import sources
 from rtsep.training.synth.arrangement import MAX_SECONDS, MIN_SECONDS, compose_song, song_name
 from rtsep.training.synth.resources import Resources, find_resources
 from rtsep.training.synth.song import render_song_int16
@@ -40,6 +49,7 @@ MANIFEST = "manifest.json"
 
 
 FILES = STEMS + ("mixture",)
+KINDS = ("songs", "accompaniment")
 MAX_TRACKS = 1_000_000
 
 
@@ -78,19 +88,20 @@ def prepare_out_dir(out_dir: str | os.PathLike) -> Path:
     return path
 
 
-def track_complete(folder: Path) -> bool:
-    """True if ``folder`` holds all five files of a track."""
-    return all((folder / f"{name}.wav").is_file() for name in FILES)
+def track_complete(folder: Path, files: tuple[str, ...] = FILES) -> bool:
+    """True if ``folder`` holds all the files of a track."""
+    return all((folder / f"{name}.wav").is_file() for name in files)
 
 
 def write_track(out_dir: Path, name: str, audio: dict[str, np.ndarray]) -> Path:
-    """Write a track's five int16 (n, 2) arrays atomically (temp folder, then rename).
+    """Write a track's int16 (n, 2) arrays (one file per key) atomically (temp folder,
+    then rename).
 
     Returns the final folder.
     """
     final = out_dir / name
     with atomic_path(final, folder=True) as tmp:  # an incomplete leftover at final is replaced
-        for key in FILES:
+        for key in audio:
             sf.write(tmp / f"{key}.wav", audio[key], SAMPLE_RATE, subtype="PCM_16", format="WAV")
     return final
 
@@ -120,12 +131,38 @@ def _render_and_write(out_dir: str, seed: int, index: int, seconds: float,
                       resources: Resources) -> dict:
     """Worker task: render song ``index`` and write it. Returns its manifest entry."""
     t0 = time.perf_counter()
-    song, audio = render_song_int16(seed, index, seconds, resources=resources)
+    used: set = set()
+    song, audio = render_song_int16(seed, index, seconds, resources=resources, used=used)
     write_track(Path(out_dir), song.name, audio)
     entry = song.manifest()
+    entry["kind"] = "songs"
+    entry["stems_known"] = list(STEMS)
+    entry["sources"] = sources.describe(used)
     entry["render_s"] = round(time.perf_counter() - t0, 3)
     entry["peak_dbfs"] = round(float(20 * np.log10(max(np.abs(audio["mixture"]).max(), 1) / 32768)), 2)
     return entry
+
+
+def _render_accompaniment(out_dir: str, seed: int, index: int, seconds: float,
+                          resources: Resources, files, split: str) -> dict:
+    """Worker task: one partially labelled track (vocals over real music)."""
+    from rtsep.training.synth import accompaniment
+
+    t0 = time.perf_counter()
+    entry, audio = accompaniment.render_track(seed, index, seconds, files, resources, split)
+    write_track(Path(out_dir), entry["name"], audio)
+    entry["render_s"] = round(time.perf_counter() - t0, 3)
+    entry["peak_dbfs"] = round(float(20 * np.log10(max(np.abs(audio["mixture"]).max(), 1) / 32768)), 2)
+    return entry
+
+
+def _old_entries(out_dir: Path) -> dict[str, dict]:
+    """Entries of an existing manifest (a resumed run keeps them: they list the sources)."""
+    try:
+        old = json.loads((out_dir / MANIFEST).read_text())
+        return {t["name"]: t for t in old.get("tracks", []) if isinstance(t, dict) and "name" in t}
+    except (OSError, ValueError):
+        return {}
 
 
 def _write_manifest(out_dir: Path, header: dict, entries: dict[str, dict]) -> None:
@@ -145,7 +182,9 @@ def _write_manifest(out_dir: Path, header: dict, entries: dict[str, dict]) -> No
 
 def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 30.0, seed: int = 0,
                      workers: int = 1,
-                     progress: Callable[[int, int], None] | None = None) -> dict:
+                     progress: Callable[[int, int], None] | None = None, *,
+                     kind: str = "songs", held_out: tuple[str, ...] | None = None,
+                     split: str = "train", vocal_check: str | os.PathLike | None = None) -> dict:
     """Write ``tracks`` synthetic songs into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -157,24 +196,53 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     workers : processes rendering in parallel (>= 1); does not change the output
     progress : callable(done, total), optional; called with the songs done so far
         (reused ones included) at the start and after each song
+    kind : "songs" (every stem known) or "accompaniment" (vocals over real music)
+    held_out : accompaniment packages kept out of training (default
+        :data:`~rtsep.training.synth.accompaniment.HELD_OUT_DEFAULT`)
+    split : "train" or "held-out" (accompaniment only: which packages to draw from)
+    vocal_check : a JSON written by ``rtsep synth --vocal-check`` whose excluded files
+        are never used (accompaniment only)
 
     Returns
     -------
     dict : the manifest written to ``out_dir/manifest.json``
     """
     tracks, seconds, seed, workers = check_args(tracks, seconds, seed, workers)
+    if kind not in KINDS:
+        raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     resources = find_resources()
+    header = {"generator": "rtsep synth", "kind": kind, "rtsep_version": __version__, "seed": seed,
+              "seconds": seconds, "sample_rate": SAMPLE_RATE, "stems": list(STEMS),
+              "resources": resources.to_dict(), "packages": sources.fingerprint()}
+    task, extra, files, namer = _render_and_write, (), FILES, song_name
+    if kind == "accompaniment":
+        from rtsep.training.synth import accompaniment, vocalcheck
+
+        held = tuple(held_out) if held_out is not None else (accompaniment.HELD_OUT_DEFAULT,)
+        excluded = vocalcheck.excluded(vocal_check) if vocal_check else frozenset()
+        pool = accompaniment.pool(split, held, excluded)
+        task, extra, files = _render_accompaniment, (pool, split), accompaniment.ACC_FILES
+        namer = lambda s, i: accompaniment.track_name(s, i, split)  # noqa: E731
+        header.update({"stems": list(accompaniment.STEMS_KNOWN), "files": list(files),
+                       "split": split, "held_out_packages": list(held),
+                       "vocal_check": str(vocal_check) if vocal_check else None,
+                       "excluded_by_vocal_check": sorted(excluded),
+                       "pool": {"files": len(pool), "minutes": round(sum(f.seconds for f in pool) / 60, 1),
+                                "packages": sorted({f.package for f in pool})}})
     out = prepare_out_dir(out_dir)
     remove_stale_temp(out)
-    header = {"generator": "rtsep synth", "rtsep_version": __version__, "seed": seed,
-              "seconds": seconds, "sample_rate": SAMPLE_RATE, "stems": list(STEMS),
-              "resources": resources.to_dict()}
+    old = _old_entries(out)
     entries: dict[str, dict] = {}
     todo = []
     for i in range(tracks):
-        name = song_name(seed, i)
-        if track_complete(out / name):
-            entry = compose_song(seed, i, seconds).manifest()
+        name = namer(seed, i)
+        if track_complete(out / name, files):
+            if name in old:
+                entry = dict(old[name])
+            elif kind == "songs":
+                entry = compose_song(seed, i, seconds).manifest()
+            else:
+                entry = {"name": name}
             entry["reused"] = True
             entries[name] = entry
         else:
@@ -189,13 +257,13 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     try:
         if workers == 1 or len(todo) <= 1:
             for i in todo:
-                entry = _render_and_write(str(out), seed, i, seconds, resources)
+                entry = task(str(out), seed, i, seconds, resources, *extra)
                 entries[entry["name"]] = entry
                 advance()
         else:
             ctx = get_context("spawn")  # no fork of a threaded parent (a progress bar's thread)
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-                pending = {pool.submit(_render_and_write, str(out), seed, i, seconds, resources)
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as executor:
+                pending = {executor.submit(task, str(out), seed, i, seconds, resources, *extra)
                            for i in todo}
                 try:
                     while pending:

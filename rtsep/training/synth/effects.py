@@ -89,6 +89,13 @@ def pan_stereo(x: np.ndarray, pan: float) -> np.ndarray:
     return x * g[None, :]
 
 
+def width(x: np.ndarray, amount: float) -> np.ndarray:
+    """Stereo width by mid/side: 0 mono, 1 as is, >1 wider. x: (n, 2) -> (n, 2)."""
+    mid = (x[:, 0] + x[:, 1]) * 0.5
+    side = (x[:, 0] - x[:, 1]) * (0.5 * amount)
+    return np.stack([mid + side, mid - side], axis=1).astype(np.float32)
+
+
 def haas(x: np.ndarray, delay_s: float, side: int) -> np.ndarray:
     """Widen by delaying one channel a few ms. x: (n, 2) -> (n, 2)."""
     d = int(round(delay_s * SAMPLE_RATE))

@@ -43,7 +43,7 @@ def segment_seconds(seconds: float) -> float:
     return math.ceil((seconds + TAIL_S) / SEGMENT_QUANTUM_S) * SEGMENT_QUANTUM_S
 
 
-def build_midi(parts: list[Part], seconds: float) -> mido.MidiFile:
+def build_midi(parts: list[Part], seconds: float, *, drum_channel: int = 9) -> mido.MidiFile:
     """The time-multiplexed MIDI file for ``parts`` (see the module docstring)."""
     seg_ms = int(round(segment_seconds(seconds) * 1000))
     song_ms = int(round(seconds * 1000))
@@ -54,7 +54,7 @@ def build_midi(parts: list[Part], seconds: float) -> mido.MidiFile:
     mid.tracks.append(meta)
     melodic = [c for c in range(16) if c != 9]
     for k, part in enumerate(parts):
-        ch = 9 if part.stem == "drums" else melodic[k % len(melodic)]
+        ch = drum_channel if part.stem == "drums" else melodic[k % len(melodic)]
         base = k * seg_ms
         events: list[tuple[int, int, mido.Message]] = []  # (tick, order, msg)
 
@@ -96,8 +96,11 @@ def build_midi(parts: list[Part], seconds: float) -> mido.MidiFile:
 
 
 def render_parts(parts: list[Part], seconds: float, resources: Resources, workdir: str,
-                 *, gain: float = GAIN) -> dict[str, np.ndarray]:
-    """Render every part with one FluidSynth call.
+                 *, gain: float = GAIN, soundfont: str | None = None,
+                 drum_channel: int = 9) -> dict[str, np.ndarray]:
+    """Render every part with one FluidSynth call, with ``soundfont`` (default: the
+    resources' GM soundfont). ``drum_channel`` 0 plays a drum part with bank 0
+    program 0 (the AVL kits) instead of the GM percussion channel.
 
     Returns
     -------
@@ -109,10 +112,11 @@ def render_parts(parts: list[Part], seconds: float, resources: Resources, workdi
     seg = int(round(segment_seconds(seconds) * SAMPLE_RATE))
     midi_path = os.path.join(workdir, "parts.mid")
     wav_path = os.path.join(workdir, "parts.wav")
-    build_midi(parts, seconds).save(midi_path)
+    build_midi(parts, seconds, drum_channel=drum_channel).save(midi_path)
     cmd = [resources.fluidsynth, "-ni", "-q", "-R", "0", "-C", "0", "-O", "float", "-T", "wav",
            "-o", "synth.dynamic-sample-loading=0", "-o", "synth.cpu-cores=1",
-           "-r", str(SAMPLE_RATE), "-g", str(gain), "-F", wav_path, resources.soundfont, midi_path]
+           "-r", str(SAMPLE_RATE), "-g", str(gain), "-F", wav_path, soundfont or resources.soundfont,
+           midi_path]
     run_tool(cmd, wav_path, timeout_s=600, error=RenderError, what="fluidsynth")
     audio, sr = sf.read(wav_path, dtype="float32", always_2d=True)
     if sr != SAMPLE_RATE:

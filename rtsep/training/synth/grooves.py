@@ -116,7 +116,7 @@ class DrumHit(NamedTuple):
 class KitVoice:
     """Where a voice's sound comes from: a GM key, or a sonic-pi sample at a rate."""
 
-    source: str  # "gm" or "sample"
+    source: str  # "gm", "sample", or a real kit: "hydrogen", "avl" (see sourcing)
     gm_note: int
     sample: str = ""
     rate: float = 1.0
@@ -149,7 +149,8 @@ class Kit:
             "gm_program": self.gm_program,
             "voices": {
                 v: ({"gm_note": k.gm_note} if k.source == "gm"
-                    else {"sample": k.sample, "rate": round(k.rate, 4)})
+                    else {"sample": k.sample, "rate": round(k.rate, 4)} if k.source == "sample"
+                    else {"source": k.source, "gm_note": k.gm_note})
                 for v, k in self.voices.items()
             },
             "loop": None if self.loop is None else {

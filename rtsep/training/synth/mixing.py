@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from rtsep.constants import SAMPLE_RATE, STEMS
-from rtsep.training.synth import effects
+from rtsep.training.synth import effects, instruments
 from rtsep.training.synth.arrangement import PartFx, Song
 
 REFERENCE_RMS_DB = -20.0
@@ -123,6 +123,38 @@ def to_grid(stems: dict[str, np.ndarray], peak_dbfs: float) -> dict[str, np.ndar
     return out
 
 
+def _hall(song: Song, rng: np.random.Generator) -> np.ndarray | None:
+    """The song's second shared reverb: the recorded great hall, or a long plate."""
+    if song.mix.hall_kind == "greathall":
+        halls = instruments.impulse_responses().get("hall", ())
+        if halls:
+            return instruments.load_ir(halls[0])
+    if song.mix.hall_kind in ("plate", "greathall"):
+        return effects.make_ir(rng, float(rng.uniform(1.6, 3.2)), float(rng.uniform(0.01, 0.05)))
+    return None
+
+
+def sidechain_gain(song: Song, n: int) -> np.ndarray:
+    """Ducking under the kick: -sidechain_db at each kick, recovering exponentially.
+
+    Returns float32 (n,) linear gain <= 1.
+    """
+    kicks = sorted(h.time_s for h in song.drum_hits if h.voice == "kick")
+    duck_db = np.zeros(n)
+    t = np.arange(n) / SAMPLE_RATE
+    attack = int(0.004 * SAMPLE_RATE)
+    for k, tk in enumerate(kicks):
+        a = int(tk * SAMPLE_RATE)
+        b = int(kicks[k + 1] * SAMPLE_RATE) if k + 1 < len(kicks) else n
+        if a >= n:
+            break
+        seg = -song.mix.sidechain_db * np.exp(-(t[a:b] - tk) / song.mix.sidechain_release_s)
+        ramp = min(attack, b - a)
+        seg[:ramp] *= np.linspace(0.0, 1.0, ramp)
+        duck_db[a:b] = np.minimum(duck_db[a:b], seg)
+    return (10 ** (duck_db / 20)).astype(np.float32)
+
+
 def mix_song(song: Song, gm: dict[str, np.ndarray], sampled_drums: np.ndarray,
              loop: np.ndarray, voices: dict[str, np.ndarray],
              rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -150,6 +182,10 @@ def mix_song(song: Song, gm: dict[str, np.ndarray], sampled_drums: np.ndarray,
             continue
         x = normalise(x)
         x = effects.process(effects.part_chain(part.fx), x)
+        if part.fx.ir:  # a recorded amp/cabinet or guitar-tone response
+            wet = instruments.convolve(x, instruments.load_ir(part.fx.ir))
+            wet = normalise(wet, 20 * np.log10(max(active_rms(x), 1e-9)))
+            x = (np.float32(part.fx.ir_mix) * wet + np.float32(1.0 - part.fx.ir_mix) * x)
         if part.fx.haas_s > 0:
             x = effects.haas(x, part.fx.haas_s, int(np.sign(part.pan) or 1))
         x = effects.pan_stereo(x, part.pan) * db(part.gain_db)
@@ -176,18 +212,41 @@ def mix_song(song: Song, gm: dict[str, np.ndarray], sampled_drums: np.ndarray,
         stems["vocals"] += xs
     stems["vocals"] = effects.process(chain, stems["vocals"])
     # --- stem levels and the shared room
+    room_ir = None
     if song.mix.reverb_kind == "algorithmic":
         room = effects.algorithmic_room(rng, song.mix.reverb_rt60_s)
-        wet = lambda x: effects.process(room, x)  # noqa: E731
     else:
-        ir = effects.make_ir(rng, song.mix.reverb_rt60_s, song.mix.reverb_predelay_s)
-        wet = lambda x: effects.reverb(x, ir)  # noqa: E731
+        room_ir = effects.make_ir(rng, song.mix.reverb_rt60_s, song.mix.reverb_predelay_s)
+    hall = _hall(song, rng)
+    if song.mix.sidechain_db > 0:
+        duck = sidechain_gain(song, n)
+        for s in ("bass", "other"):
+            stems[s] = stems[s] * duck[:, None]
+    if song.mix.other_width != 1.0:
+        stems["other"] = effects.width(stems["other"], song.mix.other_width)
     for s in STEMS:
         x = normalise(stems[s]) * db(song.mix.stem_gain_db[s])
+        if not np.any(x):
+            stems[s] = x.astype(np.float32)
+            continue
+        # the sends to both shared reverbs, as ONE response per stem (one convolution)
         send = song.mix.reverb_send_db[s]
-        if send > -60 and np.any(x):
-            x = x + wet(x) * db(send)
-        stems[s] = x.astype(np.float32)
+        send2 = song.mix.hall_send_db.get(s, -99.0)
+        irs = []
+        if send > -60 and room_ir is not None:
+            irs.append(room_ir * db(send))
+        if hall is not None and send2 > -60:
+            irs.append(hall * db(send2))
+        wet = np.zeros_like(x)
+        if send > -60 and room_ir is None:
+            wet += effects.process(room, x) * db(send)
+        if irs:
+            m = max(len(i) for i in irs)
+            total = np.zeros((m, 2), dtype=np.float32)
+            for i in irs:
+                total[: len(i)] += i
+            wet += effects.reverb(x, total)
+        stems[s] = (x + wet).astype(np.float32)
     # --- master bus: one gain curve for every stem
     mix = sum(stems[s] for s in STEMS)
     g = master_gain(mix, threshold_db=song.mix.master_threshold_db, ratio=song.mix.master_ratio,

@@ -70,9 +70,14 @@ def _pan_gains(pan: float) -> np.ndarray:
     return np.array([np.cos(angle), np.sin(angle)], dtype=np.float32) * np.float32(np.sqrt(2.0))
 
 
+def sample_path(name: str) -> str:
+    """The file of a sonic-pi sample."""
+    return os.path.join(_samples_dir(), f"{name}.flac")
+
+
 def render_sampled_drums(kit: grooves.Kit, hits: tuple[grooves.DrumHit, ...],
-                         n_samples: int) -> np.ndarray:
-    """The hits played by sampled voices of ``kit``.
+                         n_samples: int, used: set | None = None) -> np.ndarray:
+    """The hits played by sampled voices of ``kit`` (files read are added to ``used``).
 
     Returns
     -------
@@ -88,6 +93,8 @@ def render_sampled_drums(kit: grooves.Kit, hits: tuple[grooves.DrumHit, ...],
         if h.velocity < 70 and name in grooves.SOFT_VARIANTS:
             name = grooves.SOFT_VARIANTS[name]
         x = load_sample(name, round(kv.rate, 4))
+        if used is not None:
+            used.add(sample_path(name))
         start = int(round(h.time_s * SAMPLE_RATE))
         if start >= n_samples:
             continue
@@ -108,7 +115,8 @@ def render_sampled_drums(kit: grooves.Kit, hits: tuple[grooves.DrumHit, ...],
 
 
 def render_loop(loop: grooves.LoopLayer, spans: tuple[tuple[int, int], ...], bar_start_s,
-                beats_per_bar: int, beat_s: float, n_samples: int) -> np.ndarray:
+                beats_per_bar: int, beat_s: float, n_samples: int,
+                used: set | None = None) -> np.ndarray:
     """A loop repeated over the given (start_bar, n_bars) spans.
 
     ``bar_start_s(bar)`` gives the start time of a bar in seconds.
@@ -121,6 +129,8 @@ def render_loop(loop: grooves.LoopLayer, spans: tuple[tuple[int, int], ...], bar
     if not spans:
         return out
     x = load_sample(loop.sample, round(loop.rate, 4))
+    if used is not None:
+        used.add(sample_path(loop.sample))
     gain = np.float32(10.0 ** (loop.gain_db / 20.0))
     loop_s = loop.beats * beat_s
     for start_bar, n_bars in spans:

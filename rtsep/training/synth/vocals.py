@@ -1,6 +1,10 @@
-"""The singer: espeak-ng words re-sung to the melody with the WORLD vocoder (pyworld).
+"""The singer: recorded speech syllables (or espeak-ng words) re-sung to the melody
+with the WORLD vocoder (pyworld).
 
-For each song, every word the singer needs is spoken ONCE by espeak-ng (one call,
+A song with a recorded singer (``Singer.source == "real"``) takes its syllables from
+:mod:`~rtsep.training.synth.voicebank` (one recorded speaker, analysed at 44.1 or
+22.05 kHz); the rest of this docstring describes the espeak-ng singer, and the singing
+itself, which both share. For an espeak-ng song, every word the singer needs is spoken ONCE by espeak-ng (one call,
 words separated by pauses), cut apart at the pauses and analysed with WORLD into
 a spectral envelope, an aperiodicity and a voicing track (5 ms frames, 22,050 Hz,
 espeak-ng's rate). Each sung syllable is then assembled from its word's frames:
@@ -39,6 +43,8 @@ MAX_ONSET_S = 0.16
 MAX_CODA_S = 0.16
 GROUP_GAP_S = 0.6
 GROUP_MARGIN_S = 1.0
+MAX_REAL_UNITS = 18
+"""Distinct recorded syllables per song (more tokens reuse them: a song repeats its words)."""
 
 
 class VocalError(RtsepError):
@@ -212,12 +218,13 @@ def _smooth_noise(rng: np.random.Generator, n: int, period_frames: int) -> np.nd
 
 
 def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
-              n_frames: int, rng: np.random.Generator, *, breaths: bool) -> np.ndarray:
-    """Synthesise one vocal line.
+              n_frames: int, rng: np.random.Generator, *, breaths: bool,
+              sr: int = VOICE_SR) -> np.ndarray:
+    """Synthesise one vocal line at ``sr`` (the rate ``words`` were analysed at).
 
     Returns
     -------
-    np.ndarray, float64 (n_frames * 110,) at 22,050 Hz
+    np.ndarray, float64 (about n_frames * sr * 0.005,) at ``sr``
     """
     any_word = next(iter(words.values()))
     n_bins = any_word.sp.shape[1]
@@ -348,11 +355,13 @@ def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
     alpha = (singer.formant_shift + line.formant_offset) * (1.0 + 0.012 * _smooth_noise(rng, n_frames, 40))
     breath = singer.breathiness * np.linspace(0.2, 1.0, n_bins) ** 0.5
     gain = 10 ** (signal.lfilter([0.3], [1, -0.7], gain_db) / 10.0)  # power gain, smoothed
-    hop = VOICE_SR * FRAME_S  # 110.25 samples per frame
+    hop = sr * FRAME_S  # 110.25 samples per frame at 22,050 Hz
     y = np.zeros(int(np.ceil(n_frames * hop)) + 1)
     # espeak-ng's voices have little above ~4 kHz, real singers do: extend the
-    # voiced envelope above a corner with a smooth roll-off, half-noisy
-    freqs = np.arange(n_bins) * VOICE_SR / (2 * (n_bins - 1))
+    # voiced envelope above a corner with a smooth roll-off, half-noisy (recorded
+    # voices only where their recording stops short: hf_corner_hz beyond Nyquist
+    # leaves them as they are)
+    freqs = np.arange(n_bins) * sr / (2 * (n_bins - 1))
     corner = singer.hf_corner_hz
     above = freqs > corner - 500.0
     ref_band = (freqs > corner - 1200) & (freqs <= corner)
@@ -371,14 +380,15 @@ def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
         rsp = np.exp((1 - w) * np.take_along_axis(lsp, i0, 1) + w * np.take_along_axis(lsp, i1, 1))
         rap = ((1 - w) * np.take_along_axis(ap[r0:r1], i0, 1) + w * np.take_along_axis(ap[r0:r1], i1, 1))
         v = voiced[r0:r1]
-        tail = rsp[:, ref_band].mean(axis=1, keepdims=True) * tail_shape[None, :]
-        use_tail = v[:, None] & (tail > rsp)
-        rsp = np.where(use_tail, tail, rsp)
-        rap = np.where(use_tail, np.minimum(rap, tail_ap[None, :]), rap)
+        if corner < sr / 2:
+            tail = rsp[:, ref_band].mean(axis=1, keepdims=True) * tail_shape[None, :]
+            use_tail = v[:, None] & (tail > rsp)
+            rsp = np.where(use_tail, tail, rsp)
+            rap = np.where(use_tail, np.minimum(rap, tail_ap[None, :]), rap)
         rap = np.where(voiced[r0:r1, None], rap + (1.0 - rap) * breath[None, :], rap)
         rsp = np.maximum(rsp * gain[r0:r1, None], floor)
         seg = pw.synthesize(np.ascontiguousarray(f0[r0:r1]), np.ascontiguousarray(rsp),
-                            np.ascontiguousarray(np.clip(rap, 0.0, 1.0)), VOICE_SR, FRAME_S * 1000)
+                            np.ascontiguousarray(np.clip(rap, 0.0, 1.0)), sr, FRAME_S * 1000)
         a = int(round(r0 * hop))
         b = min(len(y), a + len(seg))
         y[a:b] += seg[: b - a]
@@ -430,50 +440,82 @@ def _phrase_groups(notes: tuple[VocalNote, ...], gap_s: float) -> list[list[Voca
     return groups
 
 
+def real_words(order: list[str], singer: Singer, rng: np.random.Generator,
+               used: set | None = None) -> dict[str, WordFrames]:
+    """Each lyric token sung by a real syllable of the singer's recorded speaker.
+
+    The tokens only mark which notes share a syllable (a chorus repeats its words);
+    the syllables themselves are the speaker's own, in the speaker's language.
+    Files read are added to ``used``.
+    """
+    from rtsep.training.synth import voicebank
+
+    spk = voicebank.speaker_by_key(singer.speaker)
+    units = voicebank.choose_units(spk, min(len(order), MAX_REAL_UNITS), rng)
+    if not units:
+        raise VocalError(f"no singable syllable found in the recordings of {spk.key}")
+    words = {}
+    for k, tok in enumerate(order):
+        ref, wf = units[k % len(units)]
+        words[tok] = wf
+        if used is not None:
+            used.add(ref.path)
+    return words
+
+
 def render_vocals(lines: tuple[VocalLine, ...], singer: Singer, seconds: float,
                   resources: Resources, workdir: str,
-                  rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Sing every line.
+                  rng: np.random.Generator, used: set | None = None) -> dict[str, np.ndarray]:
+    """Sing every line (espeak-ng words, or a recorded speaker's syllables when
+    ``singer.source == "real"``). Recordings read are added to ``used``.
 
     Returns
     -------
     dict line name -> float32 (n_samples,) mono at 44.1 kHz
     """
     n = int(round(seconds * SAMPLE_RATE))
-    used = [ln for ln in lines if ln.notes]
-    if not used:
+    used_lines = [ln for ln in lines if ln.notes]
+    if not used_lines:
         return {}
     order: list[str] = []
-    for ln in used:
+    for ln in used_lines:
         for note in ln.notes:
             w = note.word or "ah"
             if w not in order:
                 order.append(w)
     if "ah" not in order:
         order.append("ah")
-    words = analyse_words(order, singer, resources, workdir)
-    n22 = int(np.ceil(seconds * VOICE_SR)) + 1
+    if singer.source == "real":
+        words = real_words(order, singer, rng, used)
+        sr = singer.voice_sr
+    else:
+        words = analyse_words(order, singer, resources, workdir)
+        sr = VOICE_SR
+    block = sr // 50  # 4 frames of 5 ms: a whole number of samples at 22,050 and 44,100 Hz
+    n_sr = int(np.ceil(seconds * sr)) + 1
     out = {}
-    for ln in used:
+    for ln in used_lines:
         # sing phrase groups separately: memory stays bounded by the longest group
-        y = np.zeros(n22)
+        y = np.zeros(n_sr)
         for group in _phrase_groups(ln.notes, GROUP_GAP_S):
             f_off = int(max(0.0, group[0].start_s - GROUP_MARGIN_S) / FRAME_S) // 4 * 4
-            t_off = f_off * FRAME_S  # a multiple of 4 frames = 441 samples exactly
+            t_off = f_off * FRAME_S  # a multiple of 4 frames = ``block`` samples exactly
             t_end = min(seconds, group[-1].start_s + group[-1].dur_s + GROUP_MARGIN_S)
             if t_end <= t_off:
                 continue
             sub = replace(ln, notes=tuple(nt._replace(start_s=nt.start_s - t_off) for nt in group))
             seg = sing_line(sub, singer, words, int(np.ceil((t_end - t_off) / FRAME_S)) + 1, rng,
-                            breaths=singer.breaths and ln.name == "lead")
-            a = f_off // 4 * 441
-            b = min(n22, a + len(seg))
+                            breaths=singer.breaths and ln.name == "lead", sr=sr)
+            a = f_off // 4 * block
+            b = min(n_sr, a + len(seg))
             y[a:b] += seg[: b - a]
-        y44 = soxr.resample(y, VOICE_SR, SAMPLE_RATE, quality="HQ")
+        y44 = y if sr == SAMPLE_RATE else soxr.resample(y, sr, SAMPLE_RATE, quality="HQ")
         y44 = np.asarray(y44[:n], dtype=np.float64)
         if len(y44) < n:
             y44 = np.pad(y44, (0, n - len(y44)))
         level_db = float(rng.uniform(-24, -12))
-        out[ln.name] = (add_air(y44, y, rng, level_db) if ln.name == "lead"
-                        else y44.astype(np.float32))
+        if ln.name == "lead" and sr == VOICE_SR:  # nothing above 11 kHz yet: add the air
+            out[ln.name] = add_air(y44, y, rng, level_db)
+        else:
+            out[ln.name] = y44.astype(np.float32)
     return out
