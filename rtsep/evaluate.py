@@ -81,7 +81,8 @@ def evaluate_dataset(dataset, model_spec: str = "default", *, config=None,
         "median": {stem..., "mean"}, "mixture_median": {stem..., "mean"}}``
     """
     from rtsep.io.tracks import list_tracks, read_track
-    from rtsep.separate import OFFLINE_CONFIG, load_model, separate_array
+    from rtsep.engine.offline import OFFLINE_CONFIG, separate_array
+    from rtsep.separate import load_model
 
     tracks = list_tracks(dataset)
     model = None if model_spec == "oracle" else load_model(model_spec, threads=threads)

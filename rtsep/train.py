@@ -395,7 +395,7 @@ def validate(runtime, excerpts, *, batch_size: int = 4) -> dict[str, float]:
     """Validation SDR of a model on fixed excerpts.
 
     Each excerpt's mixture (sum of its stems) is separated offline with
-    :func:`rtsep.separate.separate_array` and scored with
+    :func:`rtsep.engine.offline.separate_array` and scored with
     :func:`rtsep.evaluate.sdr_museval`.
 
     Returns
@@ -405,7 +405,7 @@ def validate(runtime, excerpts, *, batch_size: int = 4) -> dict[str, float]:
         the four}`` (NaN where a stem is silent in every excerpt).
     """
     from rtsep.evaluate import sdr_museval, summarize
-    from rtsep.separate import separate_array
+    from rtsep.engine.offline import separate_array
 
     per = {}
     for k, ex in enumerate(excerpts):

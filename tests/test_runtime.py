@@ -87,7 +87,7 @@ def test_missing_model_raises_model_error(tmp_path):
 
 def test_runtime_drives_the_offline_separator(tiny):
     """The runtime is a model in the engine's sense: separate_array accepts it."""
-    from rtsep.separate import separate_array
+    from rtsep.engine.offline import separate_array
 
     rt = load_runtime(tiny[0], warmup_calls=1)
     x = np.random.default_rng(0).normal(0, 0.1, (4096, 2)).astype(np.float32)

@@ -74,7 +74,8 @@ def _report_sdr(stems, est, mix) -> None:
 
 def _offline(args, spec, stems, mix) -> int:
     from rtsep.io.audio import write_stems
-    from rtsep.separate import load_model, separate_array
+    from rtsep.engine.offline import separate_array
+    from rtsep.separate import load_model
 
     model = load_model(spec, stems=stems)
     print(f"separating offline with model '{spec}' ...")
@@ -121,7 +122,7 @@ def _live(args, spec, stems, mix) -> int:
 
     n = mix.shape[0]
     if spec == "oracle":
-        from rtsep.oracle import OracleModel
+        from rtsep.engine.oracle import OracleModel
 
         # the oracle follows the engine's stream from its first sample: give it the
         # stems where the song will be in that stream

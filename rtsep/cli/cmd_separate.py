@@ -55,7 +55,8 @@ def run(args) -> int:
     from rtsep.errors import AudioError
     from rtsep.io.files import atomic_path
     from rtsep.io.audio import write_stems
-    from rtsep.separate import load_model, separate_array
+    from rtsep.engine.offline import separate_array
+    from rtsep.separate import load_model
 
     cfg = stream_config(args)
     inputs = [Path(p) for p in args.inputs]

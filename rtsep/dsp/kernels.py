@@ -95,18 +95,23 @@ def estimates_to_masks(est, t, power, high_band_average, masks):  # pragma: no c
     masks (n_stems, C, N_BINS) out. mask_j = (e_j^p + d/S) / (sum_k e_k^p + d) with
     non-finite or negative estimates treated as 0, so the masks of a bin always sum
     to 1 (stems sum to the mixture) and silence splits evenly. Bins >= MODEL_BINS get
-    the mean mask over the model's bins ("average") or 0 ("zeros").
+    the mean mask over the model's bins ("average") or 0 ("zeros"). Returns the number
+    of non-finite estimates of the frame.
     """
     n_stems = est.shape[0]
     n_channels = est.shape[3]
     n_bins = masks.shape[2]
     delta = 1e-20
+    bad = 0
     for c in range(n_channels):
         for b in range(MODEL_BINS):
             total = 0.0
             for j in range(n_stems):
                 e = est[j, b, t, c]
-                if not (e > 0.0) or not math.isfinite(e):
+                if not math.isfinite(e):
+                    e = 0.0
+                    bad += 1
+                elif not (e > 0.0):
                     e = 0.0
                 elif power != 1.0:
                     e = e ** power
@@ -123,6 +128,7 @@ def estimates_to_masks(est, t, power, high_band_average, masks):  # pragma: no c
                 fill = acc / MODEL_BINS
             for b in range(MODEL_BINS, n_bins):
                 masks[j, c, b] = fill
+    return bad
 
 
 @_jit

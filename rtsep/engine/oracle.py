@@ -11,7 +11,7 @@ import numpy as np
 
 from rtsep.dsp.stft import model_magnitudes
 from rtsep.constants import MODEL_FRAMES, N_STEMS
-from rtsep.engine import StreamConfig
+from rtsep.engine.config import StreamConfig
 
 
 class OracleModel:
@@ -20,7 +20,7 @@ class OracleModel:
     Engines call their model in a fixed order: call ``c`` (counting from 0, over all
     batch items) sees the window whose newest frame is ``(c + 1) * K - 1`` with
     ``K`` the config's ``model_hop_frames``. The oracle follows that count, so it
-    must be used by exactly one engine or :func:`rtsep.separate.separate_array` at a
+    must be used by exactly one engine or :func:`rtsep.engine.offline.separate_array` at a
     time, from its start; both call :meth:`bind` with their config (so the oracle
     knows ``K``) and :meth:`reset` before the first window.
 
@@ -41,7 +41,7 @@ class OracleModel:
         # Zero frames before the start (a full window) and after the end.
         pad_after = 2 * MODEL_FRAMES  # enough for any lookahead + model hop (<= 192)
         self._mags = np.concatenate(
-            [np.zeros_like(mags[:, :, :MODEL_FRAMES]), mags,
+            [np.zeros((N_STEMS, mags.shape[1], MODEL_FRAMES, 2), np.float32), mags,
              np.zeros((N_STEMS, mags.shape[1], pad_after, 2), np.float32)], axis=2)
         self.n_frames = n_frames
         self.calls = 0
