@@ -487,7 +487,11 @@ def _singer(rng: np.random.Generator) -> Singer:
         else rng.uniform(0.94, 1.06)
     # a recorded voice band-limited below 11 kHz (16 kHz festvox) is extended above
     # its edge; wider ones keep their own highs (a corner above Nyquist is a no-op)
-    corner = 7000.0 if real and spk.rate < 22050 else (rng.uniform(3300, 4500) if not real else 1e9)
+    corner = rng.uniform(3300, 4500) if not real else 1e9
+    if real:  # stored at 44.1 kHz but recorded narrower: extend above the measured edge
+        edge = voicebank.speaker_bandwidth_hz(spk.key)
+        if edge < 0.42 * sr:
+            corner = max(3500.0, edge - 800.0)
     return Singer(
         voice=voice, gender=gender,
         formant_shift=float(formant),
