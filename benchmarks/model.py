@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from rtsep.nn import ModelConfig, build_model
-    from rtsep.runtime import ModelRuntime, available_cpus, configure_tensorflow_threads
+    from rtsep.runtime.compiled import ModelRuntime, available_cpus, configure_tensorflow_threads
 
     backend = keras.backend.backend()
     threads = None

@@ -82,7 +82,7 @@ def evaluate_dataset(dataset, model_spec: str = "default", *, config=None,
     """
     from rtsep.io.tracks import list_tracks, read_track
     from rtsep.engine.offline import OFFLINE_CONFIG, separate_array
-    from rtsep.separate import load_model
+    from rtsep.runtime.loader import load_model
 
     tracks = list_tracks(dataset)
     model = None if model_spec == "oracle" else load_model(model_spec, threads=threads)

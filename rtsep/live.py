@@ -106,10 +106,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_OUTPUTS, N_STEMS, \
-    OUTPUTS, SAMPLE_RATE, STEMS
+from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_OUTPUTS, \
+    OUTPUTS, SAMPLE_RATE
 from rtsep.errors import ConfigError, JackError, ModelError, RtsepError
 from rtsep.ringbuf import SampleRing
+from rtsep.runtime.stand_ins import NullModel, RandomKerasModel, RouteModel, parse_test_model  # noqa: F401
 
 DEFAULT_WORKER = "process"
 """Where the engine runs by default: ``"process"`` or ``"thread"`` (see module doc)."""
@@ -168,124 +169,6 @@ PORT_NAMES_OUT = tuple(f"{name}_{side}" for name in OUTPUTS for side in "LR")
 N_CTL = 32
 
 _STATE_STARTING, _STATE_READY, _STATE_RUNNING, _STATE_STOPPED, _STATE_FAILED = 0, 1, 2, 3, -1
-
-
-# ---------------------------------------------------------------------------------------
-# test models (plain callables following the model interface)
-# ---------------------------------------------------------------------------------------
-class RouteModel:
-    """Test model: the input magnitude on one stem, zeros on the others.
-
-    With ratio masks this sends the whole input to that stem (and, unless it is
-    vocals, to the instrumental pair), delayed by the latency: a routing and
-    alignment probe. Picklable, so it also runs in a worker process.
-
-    Parameters
-    ----------
-    stem : str
-        One of :data:`rtsep.constants.STEMS`.
-    delay_s : float
-        Sleep this long per call (simulates a slow model).
-    stall_s : float
-        Sleep this long once, in the first call whose input magnitude exceeds
-        ``stall_above`` (simulates a hiccup the reserve cannot cover; warm-up
-        signals stay far below it).
-    stall_above : float
-        A sine of amplitude 0.5 reaches a magnitude of ~512.
-    """
-
-    def __init__(self, stem: str = "vocals", delay_s: float = 0.0, *, stall_s: float = 0.0,
-                 stall_above: float = 100.0):
-        if stem not in STEMS:
-            raise ConfigError(f"route model: unknown stem {stem!r}; use one of {', '.join(STEMS)}")
-        self.stem = stem
-        self.index = STEMS.index(stem)
-        self.delay_s = float(delay_s)
-        self.stall_s = float(stall_s)
-        self.stall_above = float(stall_above)
-        self._est = None
-
-    def __call__(self, mag: np.ndarray) -> np.ndarray:
-        """``mag`` (B, 1024, 192, 2) float32 -> (B, 4, 1024, 192, 2) float32."""
-        if self._est is None or self._est.shape[0] != mag.shape[0]:
-            self._est = np.zeros((mag.shape[0], N_STEMS) + mag.shape[1:], np.float32)
-        self._est[:, self.index] = mag
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        if self.stall_s and float(mag.max()) > self.stall_above:
-            time.sleep(self.stall_s)
-            self.stall_s = 0.0
-        return self._est
-
-
-class RandomKerasModel:
-    """Benchmark model: an *untrained* rtsep.nn network (random weights).
-
-    Costs what the trained network of the same architecture costs, so load and
-    latency can be measured before any weights exist. Built lazily on the first
-    call (on the worker), so the object is cheap to pickle.
-
-    Parameters
-    ----------
-    arch, size : str
-        A preset of :meth:`rtsep.nn.ModelConfig.preset`.
-    threads : int, optional
-        TensorFlow intra-op threads.
-    """
-
-    def __init__(self, arch: str = "unet", size: str = "default", threads: int | None = None):
-        self.arch, self.size, self.threads = arch, size, threads
-        self._fn = None
-
-    def __getstate__(self):
-        return {"arch": self.arch, "size": self.size, "threads": self.threads, "_fn": None}
-
-    def _build(self):
-        import keras
-
-        from rtsep.nn import ModelConfig, build_model
-        from rtsep.runtime import ModelRuntime, configure_tensorflow_threads
-
-        if keras.backend.backend() == "tensorflow":
-            configure_tensorflow_threads(self.threads)
-        cfg = ModelConfig.preset(self.arch, self.size)
-        # the same compiled call path as a trained artifact (rtsep.runtime)
-        self._fn = ModelRuntime.from_model(build_model(cfg), cfg, batch_size=1, warmup_calls=1)
-
-    @property
-    def device(self) -> str:
-        return getattr(self._fn, "device", "cpu")
-
-    def __call__(self, mag: np.ndarray) -> np.ndarray:
-        """``mag`` (B, 1024, 192, 2) float32 -> (B, 4, 1024, 192, 2) float32."""
-        if self._fn is None:
-            self._build()
-        return self._fn(mag)
-
-
-def parse_test_model(spec: str):
-    """Test/benchmark models for the hidden CLI option ``--test-model``.
-
-    ``route:STEM[:DELAY_MS]`` -> :class:`RouteModel`;
-    ``random:ARCH[:SIZE]`` -> :class:`RandomKerasModel` (untrained, for timing).
-    """
-    parts = spec.split(":")
-    if parts[0] == "route" and len(parts) in (2, 3):
-        try:
-            delay = float(parts[2]) / 1000 if len(parts) == 3 else 0.0
-        except ValueError:
-            raise ConfigError(f"test model {spec!r}: {parts[2]!r} is not a delay in ms") from None
-        return RouteModel(parts[1], delay)
-    if parts[0] == "random" and len(parts) in (2, 3):
-        from rtsep.nn import ARCHS, SIZES
-
-        size = parts[2] if len(parts) == 3 else "default"
-        if parts[1] not in ARCHS or size not in SIZES:
-            raise ConfigError(f"test model {spec!r}: use random:ARCH[:SIZE] with ARCH in "
-                              f"{ARCHS} and SIZE in {SIZES}")
-        return RandomKerasModel(parts[1], size)
-    raise ConfigError(f"unknown test model {spec!r}; use route:STEM[:DELAY_MS] or "
-                      "random:ARCH[:SIZE]")
 
 
 # ---------------------------------------------------------------------------------------
@@ -407,25 +290,15 @@ def live_threads(cpus: int) -> int:
 
 
 def _load_model(source, threads):
-    """A callable, or a model spec (name or path) loaded with :func:`rtsep.runtime.load_runtime`."""
-    if callable(source):
-        return source, 0.0, "cpu"
-    from rtsep.runtime import available_cpus, load_runtime  # TensorFlow: only on the worker
+    """A callable, or a model spec loaded with :func:`rtsep.runtime.load_model` (on the worker)."""
+    from rtsep.runtime.loader import load_model  # TensorFlow: only on the worker
 
-    if threads is None:
+    if threads is None and not callable(source):
+        from rtsep.runtime.compiled import available_cpus
+
         threads = live_threads(available_cpus())
-    rt = load_runtime(source, threads=threads, batch_size=1)
-    return rt, float(getattr(rt, "warmup_s", 0.0)), str(getattr(rt, "device", "cpu"))
-
-
-class _NullModel:
-    """A model that costs nothing (equal estimates everywhere): times the DSP alone."""
-
-    def __init__(self):
-        self._est = np.ones((1, N_STEMS, MODEL_BINS, MODEL_FRAMES, N_CHANNELS), np.float32)
-
-    def __call__(self, mag):
-        return self._est
+    model = load_model(source, threads=threads, batch_size=1)
+    return model, float(getattr(model, "warmup_s", 0.0)), str(getattr(model, "device", "cpu"))
 
 
 def _time_calls(fn, n: int) -> np.ndarray:
@@ -458,7 +331,7 @@ def make_plan(model, params: _WorkerParams, warmup_s: float = 0.0, device: str =
     t_model = float(np.median(_time_calls(lambda: model(window), 5)))
 
     # DSP per frame (the model excluded): the engine with a model that costs nothing
-    probe = StreamingSeparator(_NullModel(), StreamConfig(lookahead_frames=L, model_hop_frames=1))
+    probe = StreamingSeparator(NullModel(), StreamConfig(lookahead_frames=L, model_hop_frames=1))
     blk = (0.05 * rng.standard_normal((HOP, N_CHANNELS))).astype(np.float32)
     blk_out = np.empty((N_OUTPUTS, HOP, N_CHANNELS), np.float32)
     for _ in range(4):
@@ -784,7 +657,7 @@ class LiveSeparator:
     model : callable or str
         A callable following the model interface (``mag (1, 1024, 192, 2) ->
         est (1, 4, 1024, 192, 2)``), or a model spec (name under ``models/`` or a
-        path) loaded with :func:`rtsep.runtime.load_runtime` on the worker. A
+        path) loaded with :func:`rtsep.runtime.load_model` on the worker. A
         callable given with ``worker="process"`` must be picklable.
     client_name : str
         JACK client name.

@@ -6,7 +6,7 @@ model on a MUSDB18-HQ-style folder and returns the artifact folder ``out``.
 What ``out`` holds
 ------------------
 - the artifact (``config.json``, ``model.weights.h5``, ``MODEL_CARD.md``), written
-  by :func:`rtsep.artifact.save_artifact`: at every validation that beats the best
+  by :func:`rtsep.runtime.artifact.save_artifact`: at every validation that beats the best
   validation SDR so far (mean of the four stems), and at the end when there is no
   validation split (then it is the final model);
 - ``train_config.json``: the :class:`TrainConfig` (beside the artifact; also stored
@@ -424,12 +424,12 @@ def _mean_sdr(sdr: dict | None) -> float:
 def _publish_artifact(out: Path, model, mconfig, card: dict, training: dict) -> None:
     """Write the artifact files into ``out`` (which also holds checkpoints and logs).
 
-    :func:`rtsep.artifact.save_artifact` replaces its whole target folder, so the
+    :func:`rtsep.runtime.artifact.save_artifact` replaces its whole target folder, so the
     artifact is staged in a hidden sub-folder and its files are moved up one by one
     (weights first, config.json last: a reader in between sees a weights/config
     checksum mismatch, a clear ModelError, never silently wrong weights).
     """
-    from rtsep.artifact import CONFIG_FILE, save_artifact
+    from rtsep.runtime.artifact import CONFIG_FILE, save_artifact
 
     staging = out / ".artifact-staging"
     shutil.rmtree(staging, ignore_errors=True)
@@ -485,7 +485,7 @@ def _init_weights(model, mconfig, spec: str) -> None:
     Raises ConfigError when the artifact's architecture config differs from ``mconfig``
     (the weights would not fit, or would mean something else).
     """
-    from rtsep.artifact import load_artifact
+    from rtsep.runtime.artifact import load_artifact
 
     art = load_artifact(spec)
     if art.config != mconfig:
@@ -550,7 +550,7 @@ def train(config: TrainConfig, *, resume: bool = False, show_progress: bool = Tr
     import tensorflow as tf
 
     from rtsep.nn import build_model, count_params
-    from rtsep.runtime import ModelRuntime
+    from rtsep.runtime.compiled import ModelRuntime
 
     strategy = _make_strategy(cfg.strategy)
     replicas = strategy.num_replicas_in_sync

@@ -15,7 +15,7 @@ DEFAULT = ROOT / "models" / "default"
 
 
 def test_default_artifact_is_bundled_and_loads_weights_only():
-    from rtsep.artifact import load_artifact
+    from rtsep.runtime.artifact import load_artifact
 
     assert (DEFAULT / "config.json").exists(), "models/default must be committed"
     art = load_artifact(DEFAULT)  # rebuilds from config.json, checks sha256, loads weights only

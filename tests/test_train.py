@@ -60,7 +60,7 @@ def test_tiny_model_overfits_one_short_song(tmp_path, loss):
     first, last = losses[0], float(np.mean(losses[-5:]))
     assert first / last >= 5.0, f"{loss}: loss fell only from {first:.4f} to {last:.4f}"
     # no validation tracks (a single song): the final model is the artifact
-    from rtsep.artifact import load_artifact
+    from rtsep.runtime.artifact import load_artifact
     art = load_artifact(out)
     assert "not measured during training" in art.card_text
     assert [s for s, _ in list_checkpoints(out)] == [60]
@@ -126,7 +126,7 @@ def test_resume_continues_at_the_same_step_and_matches(tmp_path):
 
 
 def test_init_from_starts_at_the_given_models_weights(tmp_path):
-    from rtsep.artifact import load_artifact
+    from rtsep.runtime.artifact import load_artifact
     from rtsep.cli.main import main
 
     data = make_dataset_folder(tmp_path / "ds", 2, EXCERPT_SAMPLES + 10_000)
@@ -164,9 +164,9 @@ def test_init_from_starts_at_the_given_models_weights(tmp_path):
 
 
 def test_cli_train_writes_loadable_artifact(tmp_path):
-    from rtsep.artifact import load_artifact
+    from rtsep.runtime.artifact import load_artifact
     from rtsep.cli.main import main
-    from rtsep.runtime import ModelRuntime
+    from rtsep.runtime.compiled import ModelRuntime
 
     data = make_dataset_folder(tmp_path / "ds", 2, EXCERPT_SAMPLES + 10_000)
     out = tmp_path / "models" / "mini"

@@ -50,7 +50,7 @@ def add_arguments(p):
 def _pick_model(spec):
     if spec is not None:
         return spec
-    from rtsep.artifact import resolve_model_path
+    from rtsep.runtime.artifact import resolve_model_path
     from rtsep.errors import ModelError
 
     try:
@@ -75,7 +75,7 @@ def _report_sdr(stems, est, mix) -> None:
 def _offline(args, spec, stems, mix) -> int:
     from rtsep.io.audio import write_stems
     from rtsep.engine.offline import separate_array
-    from rtsep.separate import load_model
+    from rtsep.runtime.loader import load_model
 
     model = load_model(spec, stems=stems)
     print(f"separating offline with model '{spec}' ...")

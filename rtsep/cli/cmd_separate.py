@@ -56,7 +56,7 @@ def run(args) -> int:
     from rtsep.io.files import atomic_path
     from rtsep.io.audio import write_stems
     from rtsep.engine.offline import separate_array
-    from rtsep.separate import load_model
+    from rtsep.runtime.loader import load_model
 
     cfg = stream_config(args)
     inputs = [Path(p) for p in args.inputs]

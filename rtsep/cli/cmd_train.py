@@ -87,7 +87,7 @@ def build_config(args):
 
     arch, config_path = args.arch, args.config
     if args.init_from and not config_path and not arch:  # the model's own config
-        from rtsep.artifact import resolve_model_path
+        from rtsep.runtime.artifact import resolve_model_path
         config_path = str(resolve_model_path(args.init_from) / "config.json")
     if config_path:
         file_arch = ModelConfig.from_json_file(config_path).arch

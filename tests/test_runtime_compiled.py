@@ -1,4 +1,5 @@
-"""rtsep.runtime: the warmed numpy callable matches model.predict, any batch size works."""
+"""rtsep.runtime.compiled, and load_model of an artifact: the warmed numpy callable
+matches model.predict, any batch size works."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from rtsep.nn.config import ModelConfig
 
 keras = pytest.importorskip("keras")
 
-from rtsep.artifact import save_artifact  # noqa: E402
+from rtsep.runtime.artifact import save_artifact  # noqa: E402
 from rtsep.nn import build_model, count_params  # noqa: E402
-from rtsep.runtime import ModelRuntime, load_runtime  # noqa: E402
+from rtsep.runtime.compiled import ModelRuntime  # noqa: E402
+from rtsep.runtime.loader import load_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHAPE = (1024, 192, 2)
@@ -40,9 +42,9 @@ def mag():
     return np.random.default_rng(5).uniform(0, 30, (3, *SHAPE)).astype(np.float32)
 
 
-def test_load_runtime_matches_model_predict(tiny, mag):
+def test_load_model_matches_model_predict(tiny, mag):
     path, model, cfg = tiny
-    rt = load_runtime(path, batch_size=2, warmup_calls=2)
+    rt = load_model(path, batch_size=2, warmup_calls=2)
     assert rt.params == count_params(model) and rt.config == cfg and rt.path == path
     assert rt.backend == "tensorflow" and rt.batch_size == 2
     assert ("CPU" in rt.device) or ("GPU" in rt.device)
@@ -82,14 +84,14 @@ def test_wrong_input_shapes_raise_model_error(tiny, bad):
 
 def test_missing_model_raises_model_error(tmp_path):
     with pytest.raises(ModelError, match="not found"):
-        load_runtime(tmp_path / "nothing")
+        load_model(tmp_path / "nothing")
 
 
 def test_runtime_drives_the_offline_separator(tiny):
     """The runtime is a model in the engine's sense: separate_array accepts it."""
     from rtsep.engine.offline import separate_array
 
-    rt = load_runtime(tiny[0], warmup_calls=1)
+    rt = load_model(tiny[0], warmup_calls=1)
     x = np.random.default_rng(0).normal(0, 0.1, (4096, 2)).astype(np.float32)
     out = separate_array(rt, x, batch_size=4)
     assert out.shape == (5, 4096, 2) and np.isfinite(out).all()
@@ -105,8 +107,8 @@ def test_same_artifact_runs_on_jax(tiny, tmp_path, mag):
     np.save(tmp_path / "in.npy", mag[:2])
     code = (
         "import json, sys, numpy as np\n"
-        "from rtsep.runtime import load_runtime\n"
-        f"rt = load_runtime({str(path)!r}, warmup_calls=1)\n"
+        "from rtsep.runtime import load_model\n"
+        f"rt = load_model({str(path)!r}, warmup_calls=1)\n"
         f"np.save({str(tmp_path / 'out.npy')!r}, rt(np.load({str(tmp_path / 'in.npy')!r})))\n"
         "print(json.dumps({'backend': rt.backend, 'device': rt.device}))\n")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}

@@ -1,7 +1,9 @@
-"""Run a model artifact as the plain numpy callable of the model interface.
+"""A Keras model compiled and warmed as the plain numpy callable of the model interface.
 
-``load_runtime("default")(mag)`` takes magnitudes float32 (batch, 1024, 192, 2)
-and returns estimates float32 (batch, 4, 1024, 192, 2), like any rtsep model.
+``ModelRuntime(model, config)(mag)`` takes magnitudes float32 (batch, 1024, 192, 2)
+and returns estimates float32 (batch, 4, 1024, 192, 2), like any rtsep model
+(:mod:`rtsep.engine.model`); :func:`rtsep.runtime.loader.load_model` makes one from
+an artifact.
 
 - TensorFlow backend (the default): the model runs inside a ``tf.function``
   traced once for the input signature (batch_size, 1024, 192, 2), without XLA
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from rtsep.constants import MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_STEMS
+from rtsep.engine.model import StatelessModel
 from rtsep.errors import ModelError
 from rtsep.nn.config import ModelConfig
 
@@ -84,7 +87,7 @@ def _cpu_name() -> str:
     return "CPU"
 
 
-class ModelRuntime:
+class ModelRuntime(StatelessModel):
     """A warmed, compiled model: ``runtime(mag) -> est``.
 
     Attributes:
@@ -234,33 +237,3 @@ class ModelRuntime:
     def __repr__(self) -> str:
         return (f"ModelRuntime({self.config.arch}, params={self.params}, backend={self.backend}, "
                 f"device={self.device!r}, batch_size={self.batch_size}, warmup_s={self.warmup_s:.2f})")
-
-
-def load_runtime(spec_or_path: str | os.PathLike, *, threads: int | None = None, batch_size: int = 1,
-                 warmup_calls: int = 3, inter_op_threads: int = 1) -> ModelRuntime:
-    """Load an artifact and return its warmed :class:`ModelRuntime`.
-
-    Args:
-        spec_or_path: artifact folder or model NAME (see
-            :func:`rtsep.artifact.resolve_model_path`).
-        threads: CPU intra-op threads (None: all CPUs of the process). Takes
-            effect only if TensorFlow has not run anything yet in this process.
-        batch_size: the batch of the fixed-shape compiled function (other batch
-            sizes work too, through a dynamic-batch function traced on first use).
-        warmup_calls: calls made before returning (0: none).
-        inter_op_threads: TensorFlow inter-op threads.
-
-    Raises:
-        ModelError: missing/corrupt artifact (see :func:`rtsep.artifact.load_artifact`).
-    """
-    import keras
-
-    from rtsep.artifact import load_artifact, resolve_model_path
-
-    path = resolve_model_path(spec_or_path)  # fail fast, before importing TensorFlow
-    threads_info = None
-    if keras.backend.backend() == "tensorflow":
-        threads_info = configure_tensorflow_threads(threads, inter_op_threads)
-    art = load_artifact(path)
-    return ModelRuntime(art.model, art.config, batch_size=batch_size, warmup_calls=warmup_calls,
-                        path=art.path, card_text=art.card_text, threads_info=threads_info)

@@ -1,4 +1,4 @@
-"""rtsep.artifact: save/load round trip, refusal of tampered/truncated/mismatched artifacts."""
+"""rtsep.runtime.artifact: save/load round trip, refusal of tampered/truncated/mismatched artifacts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rtsep.nn.config import ModelConfig
 
 keras = pytest.importorskip("keras")
 
-from rtsep.artifact import (CONFIG_FILE, WEIGHTS_FILE, load_artifact, model_config_sha256,  # noqa: E402
+from rtsep.runtime.artifact import (CONFIG_FILE, WEIGHTS_FILE, load_artifact, model_config_sha256,  # noqa: E402
                             resolve_model_path, save_artifact, sha256_file)
 from rtsep.nn import build_model, count_params  # noqa: E402
 
@@ -183,7 +183,7 @@ def test_resolve_model_path(saved, tmp_path, monkeypatch):
 
 def test_repo_models_dir_default(monkeypatch):
     import rtsep
-    from rtsep.artifact import repo_models_dir
+    from rtsep.runtime.artifact import repo_models_dir
 
     monkeypatch.delenv("RTSEP_MODELS_DIR", raising=False)
     assert repo_models_dir() == Path(rtsep.__file__).resolve().parent.parent / "models"

@@ -26,8 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any
 
 import rtsep
 from rtsep.errors import ConfigError, ModelError
+from rtsep.io.files import atomic_path
 from rtsep.nn.config import ModelConfig
 
 FORMAT = "rtsep-model"
@@ -187,9 +186,7 @@ def save_artifact(out_dir: str | os.PathLike, model, config: ModelConfig, *,
         except (TypeError, ValueError) as exc:
             raise ModelError(f"training metadata is not JSON-serialisable: {exc}") from None
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_path(out, folder=True, mode=0o755) as tmp:
         weights = tmp / WEIGHTS_FILE
         with warnings.catch_warnings():  # Keras 3.15 + numpy 2.4 warn once per variable
             warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept a copy",
@@ -210,17 +207,6 @@ def save_artifact(out_dir: str | os.PathLike, model, config: ModelConfig, *,
             meta["training"] = training
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (tmp / CARD_FILE).write_text(render_card(out.name, config, params, card), encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / "a")
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
