@@ -33,6 +33,9 @@ def build_model(config: ModelConfig) -> "keras.Model":
     if not isinstance(config, ModelConfig):
         from rtsep.errors import ConfigError
         raise ConfigError(f"build_model needs a rtsep.nn.ModelConfig, got {type(config).__name__}")
+    if config.arch.startswith("stream_"):
+        from rtsep.nn.stream import build_stream_model
+        return build_stream_model(config.arch, config.net)
     if config.arch == "unet":
         from rtsep.nn.unet import build_unet
         return build_unet(config.net)

@@ -8,7 +8,13 @@ arch       ``net`` type        network
 =========  ==================  ============================================
 ``unet``   :class:`UNetConfig`    the seed's v0.1 U-Net (thinned skips)
 ``hybrid`` :class:`HybridConfig`  the seed's v0.1b transformer + U-Net hybrid
+``stream_unet``    :class:`StreamUNetConfig`    the U-Net, causal in time, with a step form
+``stream_hybrid``  :class:`StreamHybridConfig`  the hybrid, causal in time, with a step form
 =========  ==================  ============================================
+
+The ``stream_*`` architectures see the same 192 frames of context but only the
+past (see :mod:`rtsep.nn.streaming`): a live hop computes only what its new frames
+change.
 
 Configs round-trip through plain dicts / JSON (``to_dict`` / ``from_dict``);
 unknown keys, missing keys of nested configs, wrong types and out-of-range values
@@ -31,7 +37,7 @@ from typing import Any, ClassVar
 from rtsep.constants import MODEL_BINS, MODEL_FRAMES
 from rtsep.errors import ConfigError
 
-ARCHS = ("unet", "hybrid")
+ARCHS = ("unet", "hybrid", "stream_unet", "stream_hybrid")
 """Architectures :func:`rtsep.nn.build_model` can build."""
 
 SIZES = ("default", "tiny")
@@ -92,6 +98,28 @@ class UNetConfig:
                f"output_stride must be 1 or 2, got {self.output_stride}")
 
 
+def _check_stacks(cfg, where: str) -> None:
+    """The checks :class:`HybridConfig` and :class:`StreamHybridConfig` share:
+    transformer sizes, cross layers, bass bins, and both U-Nets."""
+    for name in ("d_model", "n_heads", "n_layers", "ffn_dim", "bass_d_model",
+                 "bass_n_heads", "bass_n_layers", "bass_ffn_dim"):
+        _check(getattr(cfg, name) >= 1, where, f"{name} must be >= 1, got {getattr(cfg, name)}")
+    _check(cfg.d_model % cfg.n_heads == 0, where,
+           f"d_model {cfg.d_model} must be divisible by n_heads {cfg.n_heads}")
+    _check(cfg.bass_d_model % cfg.bass_n_heads == 0, where,
+           f"bass_d_model {cfg.bass_d_model} must be divisible by bass_n_heads {cfg.bass_n_heads}")
+    _check(len(cfg.cross_layers) >= 1, where,
+           "cross_layers must name at least one layer (vocals<->drums cross-attention)")
+    _check(all(0 <= i < cfg.n_layers for i in cfg.cross_layers), where,
+           f"cross_layers {cfg.cross_layers} must be layer indices in [0, {cfg.n_layers})")
+    _check(len(set(cfg.cross_layers)) == len(cfg.cross_layers), where,
+           f"cross_layers {cfg.cross_layers} has duplicates")
+    _check(16 <= cfg.bass_bins <= MODEL_BINS and cfg.bass_bins % 16 == 0, where,
+           f"bass_bins must be a multiple of 16 in [16, {MODEL_BINS}], got {cfg.bass_bins}")
+    cfg.unet.validate(f"{where}.unet")
+    cfg.other_unet.validate(f"{where}.other_unet")
+
+
 @dataclass(frozen=True)
 class HybridConfig:
     """The seed's v0.1b hybrid: per-stem transformers + small parallel U-Nets.
@@ -141,27 +169,107 @@ class HybridConfig:
     dropout: float = 0.0
 
     def validate(self, where: str = "hybrid") -> None:
-        for name in ("d_model", "n_heads", "n_layers", "ffn_dim", "bass_d_model",
-                     "bass_n_heads", "bass_n_layers", "bass_ffn_dim"):
-            _check(getattr(self, name) >= 1, where, f"{name} must be >= 1, got {getattr(self, name)}")
-        _check(self.d_model % self.n_heads == 0, where,
-               f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
-        _check(self.bass_d_model % self.bass_n_heads == 0, where,
-               f"bass_d_model {self.bass_d_model} must be divisible by bass_n_heads {self.bass_n_heads}")
-        _check(len(self.cross_layers) >= 1, where,
-               "cross_layers must name at least one layer (vocals<->drums cross-attention)")
-        _check(all(0 <= i < self.n_layers for i in self.cross_layers), where,
-               f"cross_layers {self.cross_layers} must be layer indices in [0, {self.n_layers})")
-        _check(len(set(self.cross_layers)) == len(self.cross_layers), where,
-               f"cross_layers {self.cross_layers} has duplicates")
-        _check(16 <= self.bass_bins <= MODEL_BINS and self.bass_bins % 16 == 0, where,
-               f"bass_bins must be a multiple of 16 in [16, {MODEL_BINS}], got {self.bass_bins}")
+        _check_stacks(self, where)
         _check(0.0 <= self.dropout < 1.0, where, f"dropout must be in [0, 1), got {self.dropout}")
-        self.unet.validate(f"{where}.unet")
-        self.other_unet.validate(f"{where}.other_unet")
 
 
-_NET_TYPES: dict[str, type] = {"unet": UNetConfig, "hybrid": HybridConfig}
+@dataclass(frozen=True)
+class StreamUNetConfig:
+    """A U-Net causal in time: strided along the bins only, so a frame is a column.
+
+    Encoder level i: a :class:`rtsep.nn.streaming.CausalConv` with ``filters[i]``
+    channels, ``kernel_frames`` taps in time spaced ``dilations[i]`` frames apart,
+    ``kernel_bins`` along the bins with stride 2 (leaky ReLU). Thinned skips (1x1
+    convs to ``skip_filters[i]`` channels) as in :class:`UNetConfig`. Decoder:
+    per-frame stride-2 transposed convs along the bins (ReLU). The receptive field
+    in time is ``1 + (kernel_frames - 1) * sum(dilations)`` frames of the past.
+
+    Attributes
+    ----------
+    filters : tuple of int
+        Encoder channels per level (1..5 levels: 1024 bins / 2**5 = 32).
+    skip_filters : tuple of int
+        Thinned skip channels per level (the last, the bottleneck, unused); 0: none.
+    dilations : tuple of int
+        Time dilation of each encoder level's taps.
+    kernel_frames, kernel_bins : int
+        Taps in time (>= 1) and kernel along the bins (odd).
+    output_stride : int
+        1: logits at full resolution; 2: at half the bins (the hybrid adds them to
+        both bins of the pair).
+    """
+
+    filters: tuple[int, ...] = (8, 16, 32)
+    skip_filters: tuple[int, ...] = (4, 8, 0)
+    dilations: tuple[int, ...] = (1, 2, 4)
+    kernel_frames: int = 3
+    kernel_bins: int = 3
+    output_stride: int = 1
+
+    def validate(self, where: str = "stream_unet") -> None:
+        _check(1 <= len(self.filters) <= 5, where, f"filters must have 1..5 levels, got {self.filters}")
+        _check(all(f >= 1 for f in self.filters), where, f"filters must be >= 1, got {self.filters}")
+        _check(len(self.skip_filters) == len(self.filters), where,
+               f"skip_filters {self.skip_filters} must have as many entries as filters {self.filters}")
+        _check(all(s >= 0 for s in self.skip_filters), where,
+               f"skip_filters must be >= 0, got {self.skip_filters}")
+        _check(len(self.dilations) == len(self.filters) and all(d >= 1 for d in self.dilations),
+               where, f"dilations {self.dilations} must be >= 1, one per level of {self.filters}")
+        _check(self.kernel_frames >= 1, where, f"kernel_frames must be >= 1, got {self.kernel_frames}")
+        _check(self.kernel_bins >= 1 and self.kernel_bins % 2 == 1, where,
+               f"kernel_bins must be odd and >= 1, got {self.kernel_bins}")
+        _check(self.output_stride in (1, 2), where,
+               f"output_stride must be 1 or 2, got {self.output_stride}")
+
+    @property
+    def history_frames(self) -> int:
+        """Frames of the past the U-Net's output depends on (besides the current one)."""
+        return (self.kernel_frames - 1) * sum(self.dilations)
+
+
+@dataclass(frozen=True)
+class StreamHybridConfig:
+    """The hybrid (see :class:`HybridConfig`), causal in time, with a step form.
+
+    The same stacks, tokens and U-Nets as the hybrid, with three changes that make
+    a hop's cost proportional to the frames it emits: attention sees the last
+    ``context_frames`` frames (the newest included) through a learned
+    relative-position bias instead of absolute position embeddings; the input
+    normalisation removes a running mean over the same context; the U-Nets are
+    :class:`StreamUNetConfig` (causal in time, strided along the bins only).
+
+    Attributes
+    ----------
+    context_frames : int
+        Frames each attention query sees (the model window: 192 = 4.46 s).
+    d_model, n_heads, n_layers, ffn_dim, cross_layers, bass_bins, bass_d_model, bass_n_heads, bass_n_layers, bass_ffn_dim
+        As in :class:`HybridConfig`.
+    unet, other_unet : StreamUNetConfig
+        The U-Net parallel to the transformers and the "other" U-Net.
+    """
+
+    context_frames: int = MODEL_FRAMES
+    d_model: int = 192
+    n_heads: int = 4
+    n_layers: int = 2
+    ffn_dim: int = 384
+    cross_layers: tuple[int, ...] = (1,)
+    bass_bins: int = 128
+    bass_d_model: int = 96
+    bass_n_heads: int = 4
+    bass_n_layers: int = 1
+    bass_ffn_dim: int = 192
+    unet: StreamUNetConfig = field(default_factory=lambda: StreamUNetConfig(output_stride=2))
+    other_unet: StreamUNetConfig = field(default_factory=lambda: StreamUNetConfig(output_stride=2))
+
+    def validate(self, where: str = "stream_hybrid") -> None:
+        _check(2 <= self.context_frames <= 4 * MODEL_FRAMES, where,
+               f"context_frames must be in [2, {4 * MODEL_FRAMES}], got {self.context_frames}")
+        _check_stacks(self, where)
+
+
+_NET_TYPES: dict[str, type] = {"unet": UNetConfig, "hybrid": HybridConfig,
+                               "stream_unet": StreamUNetConfig, "stream_hybrid": StreamHybridConfig}
 
 _PRESETS: dict[tuple[str, str], Any] = {
     ("unet", "default"): lambda: UNetConfig(),
@@ -173,6 +281,16 @@ _PRESETS: dict[tuple[str, str], Any] = {
         unet=UNetConfig(filters=(4, 8), skip_filters=(2, 0), kernel_size=3, batch_norm=True,
                         output_stride=2),
         other_unet=UNetConfig(filters=(4,), skip_filters=(0,), kernel_size=3, batch_norm=False)),
+    ("stream_unet", "default"): lambda: StreamUNetConfig(
+        filters=(12, 24, 48, 96), skip_filters=(4, 8, 16, 0), dilations=(1, 2, 4, 8)),
+    ("stream_unet", "tiny"): lambda: StreamUNetConfig(
+        filters=(4, 8), skip_filters=(2, 0), dilations=(1, 2)),
+    ("stream_hybrid", "default"): lambda: StreamHybridConfig(),
+    ("stream_hybrid", "tiny"): lambda: StreamHybridConfig(
+        context_frames=16, d_model=8, n_heads=2, n_layers=1, ffn_dim=16, cross_layers=(0,),
+        bass_bins=32, bass_d_model=8, bass_n_heads=2, bass_n_layers=1, bass_ffn_dim=8,
+        unet=StreamUNetConfig(filters=(4, 8), skip_filters=(2, 0), dilations=(1, 2), output_stride=2),
+        other_unet=StreamUNetConfig(filters=(4,), skip_filters=(0,), dilations=(1,), output_stride=2)),
 }
 
 
