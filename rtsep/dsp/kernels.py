@@ -78,10 +78,12 @@ def store_frame(spec, slot, spec_ring, mag_ring):  # pragma: no cover - compiled
 
 @_jit
 def assemble_window(mag_ring, newest, out):  # pragma: no cover - compiled
-    """out (1, MODEL_BINS, R, C): frames newest-R+1 .. newest of the ring, oldest first."""
+    """out (1, MODEL_BINS, T, C): frames newest-T+1 .. newest of the ring (R slots,
+    T <= R), oldest first: the model's window (T = R) or a step's new frames."""
     n_bins, n_slots, n_channels = mag_ring.shape
-    for t in range(n_slots):
-        src = (newest - n_slots + 1 + t) % n_slots
+    n_out = out.shape[2]
+    for t in range(n_out):
+        src = (newest - n_out + 1 + t) % n_slots
         for b in range(n_bins):
             for c in range(n_channels):
                 out[0, b, t, c] = mag_ring[b, src, c]

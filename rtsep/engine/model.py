@@ -9,6 +9,12 @@ and has two hooks the engines call: ``bind(config)`` when an engine starts using
 (a stateful model such as :class:`rtsep.engine.oracle.OracleModel` learns which
 windows will come) and ``reset()`` when the engine forgets its audio. A plain callable
 is a model too: :func:`as_model` gives it hooks that do nothing.
+
+A *streaming* model (``streaming = True``, :class:`StreamingModel`, such as
+:class:`rtsep.runtime.stream.StreamRuntime`) is causal and keeps its own state: the
+engines give it only the ``K`` new frames of each hop, ``step(mag (1, 1024, K, 2))
+-> est (1, 4, 1024, K, 2)``, in stream order from the last ``reset()``; it takes no
+look-ahead.
 """
 
 from __future__ import annotations
@@ -48,6 +54,36 @@ class Model(Protocol):
         """The engine forgot its audio; the next call is its first window again."""
 
 
+@runtime_checkable
+class StreamingModel(Protocol):
+    """A causal model that keeps its own state (see the module docstring)."""
+
+    streaming: bool
+
+    def step(self, mag: np.ndarray) -> np.ndarray:
+        """Estimates for the next frames of the stream.
+
+        Parameters
+        ----------
+        mag : np.ndarray [shape=(1, MODEL_BINS, K, 2), dtype=float32]
+
+        Returns
+        -------
+        np.ndarray [shape=(1, N_STEMS, MODEL_BINS, K, 2), dtype=float32]
+        """
+
+    def bind(self, config: StreamConfig) -> None:
+        """An engine running with ``config`` (look-ahead 0, ``K`` = its model hop) starts."""
+
+    def reset(self) -> None:
+        """Start a new stream."""
+
+
+def is_streaming(model) -> bool:
+    """Whether engines must drive ``model`` frame by frame (:class:`StreamingModel`)."""
+    return bool(getattr(model, "streaming", False)) and callable(getattr(model, "step", None))
+
+
 class StatelessModel:
     """Base of models without state between calls: :meth:`bind` and :meth:`reset` do nothing."""
 
@@ -85,7 +121,7 @@ def as_model(model) -> Model:
     return _Plain(model)
 
 
-def check_estimates(est, batch: int) -> np.ndarray:
+def check_estimates(est, batch: int, frames: int = MODEL_FRAMES) -> np.ndarray:
     """Validate a model's output once and return it as a float32 array.
 
     Parameters
@@ -94,10 +130,12 @@ def check_estimates(est, batch: int) -> np.ndarray:
         What the model returned.
     batch : int
         The batch the model was given.
+    frames : int
+        The frames it was given (a window's, or a streaming step's ``K``).
 
     Returns
     -------
-    np.ndarray [shape=(batch, N_STEMS, MODEL_BINS, MODEL_FRAMES, N_CHANNELS), dtype=float32]
+    np.ndarray [shape=(batch, N_STEMS, MODEL_BINS, frames, N_CHANNELS), dtype=float32]
 
     Raises
     ------
@@ -105,7 +143,7 @@ def check_estimates(est, batch: int) -> np.ndarray:
         Another shape.
     """
     est = np.asarray(est)
-    want = (batch, N_STEMS, MODEL_BINS, MODEL_FRAMES, N_CHANNELS)
+    want = (batch, N_STEMS, MODEL_BINS, frames, N_CHANNELS)
     if est.shape != want:
         raise ModelError(f"the model returned an array of shape {est.shape}, expected {want} "
                          "(batch, stems, bins, frames, channels)")

@@ -17,11 +17,20 @@ from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_OUTPUTS
 from rtsep.dsp.stft import stft, to_model_layout
 from rtsep.engine.config import StreamConfig
 from rtsep.engine.hop import HopSynthesis
-from rtsep.engine.model import ModelFn, as_model, check_estimates
+from rtsep.engine.model import ModelFn, as_model, check_estimates, is_streaming
 from rtsep.errors import AudioError
 
 OFFLINE_CONFIG = StreamConfig(lookahead_frames=64, model_hop_frames=64)
 """Offline default: every emitted frame sees >= 64 frames (1.5 s) of past and future."""
+
+OFFLINE_STREAMING_CONFIG = StreamConfig(lookahead_frames=0, model_hop_frames=64)
+"""Offline default of a streaming (causal) model: 64 frames per step, no look-ahead."""
+
+
+def offline_config(model) -> StreamConfig:
+    """The offline default for ``model``: :data:`OFFLINE_STREAMING_CONFIG` for a
+    streaming model, else :data:`OFFLINE_CONFIG`."""
+    return OFFLINE_STREAMING_CONFIG if is_streaming(model) else OFFLINE_CONFIG
 
 
 def _padded_magnitudes(spec: np.ndarray, n_calls: int, k: int) -> np.ndarray:
@@ -55,9 +64,10 @@ def separate_array(model: ModelFn, x: np.ndarray, config: StreamConfig | None = 
         NaN and infinite samples count as 0.
     config : StreamConfig
         Which frames each model call emits (and so how much context each frame
-        gets); :data:`OFFLINE_CONFIG` by default.
+        gets); :func:`offline_config` of the model by default. A streaming model is
+        stepped through the signal ``model_hop_frames`` frames at a time.
     batch_size : int
-        Model windows per call.
+        Model windows per call (a streaming model takes one step at a time).
     progress : callable(done, total), optional
         Called after each batch with the number of model windows done.
 
@@ -66,7 +76,8 @@ def separate_array(model: ModelFn, x: np.ndarray, config: StreamConfig | None = 
     np.ndarray [shape=(5, n_samples, 2), dtype=float32]
         vocals, drums, bass, other, instrumental; aligned with ``x``.
     """
-    cfg = config or OFFLINE_CONFIG
+    cfg = config or offline_config(model)
+    streaming = is_streaming(model)
     m = as_model(model)
     m.bind(cfg)  # stateful models (the oracle) follow our windows
     x = np.ascontiguousarray(x, np.float32)
@@ -85,11 +96,27 @@ def separate_array(model: ModelFn, x: np.ndarray, config: StreamConfig | None = 
     del spec
     # frame f's final hop lands at f * HOP: the signal starts PAD_START samples in
     synth = HopSynthesis(cfg, n_frames * HOP)
+    if streaming:
+        _step_through(m, mag, frames, synth, n_calls, k, progress)
+    else:
+        _call_windows(m, mag, frames, synth, n_calls, cfg, batch_size, progress)
+    out = np.empty((N_OUTPUTS, n, N_CHANNELS), np.float32)
+    synth.emit(PAD_START, n, out, 0)
+    return out
+
+
+def _call_windows(model, mag, frames, synth, n_calls, cfg, batch_size, progress) -> None:
+    """A window model over the signal: ``batch_size`` windows per call, frames in order.
+
+    ``mag`` is :func:`_padded_magnitudes`; call ``c`` sees the window whose newest frame
+    is ``g = (c+1)*k - 1`` and emits frames ``g - L - k + 1 .. g - L``.
+    """
+    n_frames = frames.shape[0]
+    k, la = cfg.model_hop_frames, cfg.lookahead_frames
     for c0 in range(0, n_calls, batch_size):
         calls = range(c0, min(n_calls, c0 + batch_size))
-        # call c sees the window whose newest frame is g = (c+1)*k - 1
         batch = np.stack([mag[:, (c + 1) * k - 1:(c + 1) * k - 1 + MODEL_FRAMES] for c in calls])
-        est = check_estimates(m(batch), len(calls))
+        est = check_estimates(model(batch), len(calls))
         for i, c in enumerate(calls):
             for kk in range(k):
                 e = (c + 1) * k - 1 - la - k + 1 + kk  # frames in order, each once
@@ -98,6 +125,23 @@ def separate_array(model: ModelFn, x: np.ndarray, config: StreamConfig | None = 
                     synth.frame(frames, e)
         if progress is not None:
             progress(calls[-1] + 1, n_calls)
-    out = np.empty((N_OUTPUTS, n, N_CHANNELS), np.float32)
-    synth.emit(PAD_START, n, out, 0)
-    return out
+
+
+def _step_through(model, mag, frames, synth, n_calls, k, progress) -> None:
+    """A streaming model over the signal, ``k`` frames per step, frames in order.
+
+    ``mag`` is :func:`_padded_magnitudes` (frame ``f`` in column ``f + MODEL_FRAMES - 1``).
+    """
+    n_frames = frames.shape[0]
+    for c in range(n_calls):
+        first = c * k + MODEL_FRAMES - 1
+        est = model.step(np.ascontiguousarray(mag[None, :, first:first + k]))
+        if c == 0:
+            est = check_estimates(est, 1, k)
+        for kk in range(k):
+            e = c * k + kk
+            if e < n_frames:
+                synth.set_masks(est[0], kk)
+                synth.frame(frames, e)
+        if progress is not None:
+            progress(c + 1, n_calls)

@@ -19,6 +19,10 @@ waits ``(L + K - 1)`` more hops. The figure is exact (an identity model returns 
 input delayed by exactly that many samples) and assumes the model's compute time is
 covered by whoever drives the engine (the live client adds a ring buffer for it).
 
+A streaming model (:func:`rtsep.engine.model.is_streaming`) is given only the ``K``
+frames of each hop (``L`` must be 0): the cost of a hop is then that of its new
+frames, not of a whole window.
+
 Masks, phase, inverse FFT and overlap-add are :mod:`rtsep.engine.hop`'s, shared with
 the offline separator (:mod:`rtsep.engine.offline`).
 
@@ -37,7 +41,7 @@ from rtsep.dsp import kernels
 from rtsep.dsp.stft import analysis_window
 from rtsep.engine.config import StreamConfig
 from rtsep.engine.hop import HopSynthesis
-from rtsep.engine.model import ModelFn, as_model, check_estimates
+from rtsep.engine.model import ModelFn, as_model, check_estimates, is_streaming
 
 
 class StreamingSeparator:
@@ -48,7 +52,8 @@ class StreamingSeparator:
     model : Model or callable
         ``model(mag) -> est`` (:mod:`rtsep.engine.model`); ``mag`` float32
         (1, 1024, 192, 2), ``est`` (1, 4, 1024, 192, 2) non-negative stem magnitude
-        estimates. Its ``bind`` and ``reset`` hooks are called when it has them.
+        estimates. Its ``bind`` and ``reset`` hooks are called when it has them. A
+        streaming model is stepped with the ``K`` new frames instead.
     config : StreamConfig
 
     Attributes
@@ -83,7 +88,9 @@ class StreamingSeparator:
 
         self._spec_ring = np.zeros((la + k + 1, N_CHANNELS, N_BINS), np.complex64)
         self._mag_ring = np.zeros((MODEL_BINS, MODEL_FRAMES, N_CHANNELS), np.float32)
-        self._window = np.zeros((1, MODEL_BINS, MODEL_FRAMES, N_CHANNELS), np.float32)
+        self._streaming = is_streaming(model)
+        frames_in = k if self._streaming else MODEL_FRAMES
+        self._window = np.zeros((1, MODEL_BINS, frames_in, N_CHANNELS), np.float32)
         self._prefill = self.latency_samples - PAD_START
         # the output fifo starts with `prefill` zeros: the delay of the first frame's hop
         self._synth = HopSynthesis(cfg, self._prefill + (k + 2) * HOP)
@@ -151,19 +158,24 @@ class StreamingSeparator:
         return g
 
     def _run_model(self, g: int) -> None:
-        """Run the model on the window ending at frame ``g``; synthesise the frames it emits."""
+        """Run the model on the window (or, streaming, the new frames) ending at frame
+        ``g``; synthesise the frames it emits."""
         cfg = self.config
         kernels.assemble_window(self._mag_ring, g, self._window)
-        est = self._model(self._window)
+        if self._streaming:
+            est = self._model.step(self._window)
+        else:
+            est = self._model(self._window)
         if self.model_calls == 0:
-            est = check_estimates(est, 1)
+            est = check_estimates(est, 1, self._window.shape[2])
         self.model_calls += 1
         est = est[0]
         for k in range(cfg.model_hop_frames):
             e = g - cfg.lookahead_frames - cfg.model_hop_frames + 1 + k
             if e < 0:
                 continue  # a frame before the stream started: nothing to emit
-            self.nonfinite_estimates += self._synth.set_masks(est, cfg.emitted_window_index(k))
+            t = k if self._streaming else cfg.emitted_window_index(k)
+            self.nonfinite_estimates += self._synth.set_masks(est, t)
             self._synth.frame(self._spec_ring, e)
 
     def hop_without_model(self, block: np.ndarray, out: np.ndarray,
