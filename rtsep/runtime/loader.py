@@ -13,7 +13,7 @@ from rtsep.errors import AudioError
 
 def load_model(spec, *, stems: np.ndarray | None = None, config: StreamConfig | None = None,
                threads: int | None = None, batch_size: int = 1, warmup_calls: int = 3,
-               inter_op_threads: int = 1) -> ModelFn:
+               inter_op_threads: int = 1, frames: int = 1) -> ModelFn:
     """A model callable (:mod:`rtsep.engine.model`) from what a user names.
 
     Parameters
@@ -22,7 +22,8 @@ def load_model(spec, *, stems: np.ndarray | None = None, config: StreamConfig | 
         A callable is returned as it is; ``"oracle"`` is the ideal-ratio-mask oracle
         of ``stems``; anything else is an artifact folder or a model NAME under the
         models folder (:func:`rtsep.runtime.artifact.resolve_model_path`), loaded,
-        compiled and warmed as a :class:`rtsep.runtime.compiled.ModelRuntime`.
+        compiled and warmed as a :class:`rtsep.runtime.compiled.ModelRuntime` (a
+        ``stream_*`` architecture as a :class:`rtsep.runtime.stream.StreamRuntime`).
     stems : np.ndarray [shape=(4, n_samples, 2), dtype=float32], optional
         The true stems, for the oracle.
     config : StreamConfig, optional
@@ -37,6 +38,9 @@ def load_model(spec, *, stems: np.ndarray | None = None, config: StreamConfig | 
         Calls made before returning (0: none).
     inter_op_threads : int
         TensorFlow inter-op threads.
+    frames : int
+        Frames per step a streaming model is first compiled for (an engine binding
+        it with another model hop recompiles it).
 
     Returns
     -------
@@ -61,10 +65,11 @@ def load_model(spec, *, stems: np.ndarray | None = None, config: StreamConfig | 
 
         return OracleModel(stems, config or OFFLINE_CONFIG)
     return _load_runtime(spec, threads=threads, batch_size=batch_size, warmup_calls=warmup_calls,
-                         inter_op_threads=inter_op_threads)
+                         inter_op_threads=inter_op_threads, frames=frames)
 
 
-def _load_runtime(spec: str | os.PathLike, *, threads, batch_size, warmup_calls, inter_op_threads):
+def _load_runtime(spec: str | os.PathLike, *, threads, batch_size, warmup_calls, inter_op_threads,
+                  frames):
     from rtsep.runtime.artifact import load_artifact, resolve_model_path
 
     path = resolve_model_path(spec)  # fail fast, before importing TensorFlow
@@ -76,5 +81,10 @@ def _load_runtime(spec: str | os.PathLike, *, threads, batch_size, warmup_calls,
     if keras.backend.backend() == "tensorflow":
         threads_info = configure_tensorflow_threads(threads, inter_op_threads)
     art = load_artifact(path)
+    if art.config.arch.startswith("stream_"):
+        from rtsep.runtime.stream import StreamRuntime
+
+        return StreamRuntime(art.model, art.config, frames=frames, warmup_calls=warmup_calls,
+                             path=art.path, card_text=art.card_text)
     return ModelRuntime(art.model, art.config, batch_size=batch_size, warmup_calls=warmup_calls,
                         path=art.path, card_text=art.card_text, threads_info=threads_info)
