@@ -1,7 +1,7 @@
 """Reported vs measured latency of the live client, at several JACK periods.
 
 For each period this starts a private dummy-backend JACK server (or uses yours with
-``--server``), starts :class:`rtsep.live.LiveSeparator`, plays unit clicks into its
+``--server``), starts :class:`rtsep.live.client.LiveSeparator`, plays unit clicks into its
 inputs from a separate player client and records the four stem outputs with a
 separate recorder client, both aligned by JACK frame time. The stems sum to the
 input (ratio masks), so the click's position in the sum of the stems is the delay,
@@ -33,10 +33,11 @@ import numpy as np
 
 
 def measure(args, servername: str | None) -> dict:
-    from rtsep import jack_latency as jl
-    from rtsep.jack_probe import measure_click_delay
-    from rtsep.jack_server import open_client
-    from rtsep.live import LiveSeparator, parse_test_model
+    from rtsep.live.client import LiveSeparator
+    from rtsep.live.jack import latency as jl
+    from rtsep.live.jack.server import open_client
+    from rtsep.live.probe import measure_click_delay
+    from rtsep.runtime.stand_ins import parse_test_model
 
     model = parse_test_model(args.test_model) if args.test_model else args.model
     hop = args.model_hop if args.model_hop == "auto" else int(args.model_hop)
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
     ap.add_argument("--clicks", type=int, default=4)
     args = ap.parse_args(argv)
     from rtsep.errors import RtsepError
-    from rtsep.jack_server import DummyServer
+    from rtsep.live.jack.server import DummyServer
 
     try:
         if args.server:

@@ -1,6 +1,6 @@
 """Soak test of the live client: run it for minutes and count what went wrong.
 
-Runs :class:`rtsep.live.LiveSeparator` against a JACK server (yours, or a private
+Runs :class:`rtsep.live.client.LiveSeparator` against a JACK server (yours, or a private
 dummy one with ``--start-server``), feeds it a looping song (``--play``, default
 the bundled test mix) from a player client in this process (its process callback,
 like rtsep's, is native code that needs no GIL; ``player_underruns`` counts the
@@ -62,8 +62,9 @@ def _signal(play: str, seconds: float = 30.0) -> np.ndarray | None:
 
 
 def soak(args, worker: str) -> dict:
-    from rtsep.jack_probe import LoopPlayer
-    from rtsep.live import LiveSeparator, parse_test_model
+    from rtsep.live.client import LiveSeparator
+    from rtsep.live.probe import LoopPlayer
+    from rtsep.runtime.stand_ins import parse_test_model
 
     model = parse_test_model(args.test_model) if args.test_model else args.model
     hop = args.model_hop if args.model_hop == "auto" else int(args.model_hop)
@@ -164,13 +165,13 @@ def main(argv=None) -> int:
     ap.add_argument("--period", type=int, default=256, help="with --start-server: jackd -p")
     args = ap.parse_args(argv)
     from rtsep.errors import RtsepError
-    from rtsep.live import DEFAULT_WORKER
+    from rtsep.live.client import DEFAULT_WORKER
 
     workers = ["thread", "process"] if args.compare_workers else [args.worker or DEFAULT_WORKER]
     srv = None
     try:
         if args.start_server:
-            from rtsep.jack_server import DummyServer
+            from rtsep.live.jack.server import DummyServer
 
             args.server = f"rtsep-soak-{os.getpid()}"
             srv = DummyServer(args.server, period=args.period, realtime=args.realtime).start()

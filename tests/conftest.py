@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from rtsep.jack_server import DummyServer, clear_dead_servers, jackd_path
+from rtsep.live.jack.server import DummyServer, clear_dead_servers, jackd_path
 
 _counter = itertools.count()
 N_NAMES = 4
@@ -42,7 +42,7 @@ def _need_jackd():
 def jack_server_factory(tmp_path):
     """Start private dummy-backend servers: ``factory(period=256, rate=44100, sync=True)``.
 
-    Returns a callable that starts a :class:`rtsep.jack_server.DummyServer` and
+    Returns a callable that starts a :class:`rtsep.live.jack.server.DummyServer` and
     returns it (``.name`` is the server name to pass as ``servername``); all of
     them are stopped at teardown. Servers run in synchronous mode (``-S``) by
     default: the server waits for every client each cycle, so a client that runs

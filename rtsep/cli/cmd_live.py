@@ -78,9 +78,12 @@ def _connect_in(value: str | None):
 
 
 def run(args) -> int:
+    from rtsep.constants import SAMPLE_RATE
     from rtsep.errors import JackError
     from rtsep.io.jsonio import write_json_atomic
-    from rtsep.live import DEFAULT_WORKER, LiveSeparator, format_status, parse_gains, parse_test_model
+    from rtsep.live.client import DEFAULT_WORKER, LiveSeparator, parse_gains
+    from rtsep.live.stats import format_status
+    from rtsep.runtime.stand_ins import parse_test_model
 
     gains = parse_gains(args.gain)
     inputs = _connect_in(args.connect_in)
@@ -103,7 +106,7 @@ def run(args) -> int:
         period = sep.stats()["period"]
         print(f"rtsep live: client {sep.client.name!r} running on {plan.device}, model hop "
               f"{plan.model_hop}, latency {plan.latency_samples} samples "
-              f"({1e3 * plan.latency_samples / 44100:.1f} ms) = engine "
+              f"({1e3 * plan.latency_samples / SAMPLE_RATE:.1f} ms) = engine "
               f"{plan.engine_latency_samples} + period {period} + reserve "
               f"{plan.reserve_periods} x {period}; model call {plan.model_ms:.1f} ms",
               file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 
+from rtsep.constants import SAMPLE_RATE
 from rtsep.errors import JackError
 
 
@@ -47,8 +48,8 @@ def open_client(name: str, servername: str | None = None):
         which = servername or os.environ.get("JACK_DEFAULT_SERVER") or "default"
         raise JackError(
             f"cannot connect to the JACK server {which!r}: is it running? Start one, e.g. "
-            f"'jackd -d alsa -r 44100 -p 256', or without a sound card "
-            f"'jackd -d dummy -r 44100 -p 256'") from None
+            f"'jackd -d alsa -r {SAMPLE_RATE} -p 256', or without a sound card "
+            f"'jackd -d dummy -r {SAMPLE_RATE} -p 256'") from None
     finally:
         jack.set_error_function(None)
         jack.set_info_function(None)
@@ -91,7 +92,7 @@ class DummyServer:
     log_path : str
     """
 
-    def __init__(self, name: str, *, period: int = 256, rate: int = 44100,
+    def __init__(self, name: str, *, period: int = 256, rate: int = SAMPLE_RATE,
                  realtime: bool = False, sync: bool = False, timeout_ms: int | None = None,
                  log_path: str | None = None):
         self.name = name

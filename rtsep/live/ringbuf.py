@@ -27,7 +27,7 @@ is contiguous.
 The copy kernels (:func:`copy_in`, :func:`copy_out`) and the position logic
 (:func:`push_begin`, :func:`pop_begin`) are Numba functions shared by the Python
 methods below and by the live client's native process callback
-(:mod:`rtsep.jack_rt`), so both sides of a ring follow one implementation.
+(:mod:`rtsep.live.jack.callback`), so both sides of a ring follow one implementation.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from numba import njit
 
 _W, _R, _LOST = 0, 8, 16  # header slots, one 64-byte cache line apart
 WRITE_POS, READ_POS = _W, _R
-"""Header slots of the write and read positions (for :mod:`rtsep.jack_rt`)."""
+"""Header slots of the write and read positions (for :mod:`rtsep.live.jack.callback`)."""
 HEADER_WORDS = 24
 
 

@@ -1,15 +1,5 @@
-"""JACK's latency API, which JACK-Client (``jack``) does not wrap, through cffi.
-
-A small ABI-mode binding to ``libjack.so.0`` for
-
-- ``jack_set_latency_callback`` (register a latency callback, before activation),
-- ``jack_port_set_latency_range`` / ``jack_port_get_latency_range``,
-- ``jack_recompute_total_latencies`` (after our own latency changed);
-- ``jack_set_process_callback`` with a native function pointer (used by
-  :mod:`rtsep.jack_rt`, whose callback is machine code, not Python).
-
-JACK-Client's objects carry their C pointers (``client._ptr``, ``port._ptr``) as
-cdata of *its* FFI; they are passed to this FFI through their integer address.
+"""Reporting the client's latency to JACK: the latency API through
+:mod:`rtsep.live.jack.libjack` (JACK-Client does not wrap it).
 
 Latency ranges are in frames (samples at the server rate). The two modes, as in
 JACK's latency documentation:
@@ -27,71 +17,15 @@ JACK's latency documentation:
 
 from __future__ import annotations
 
-import ctypes.util
 from typing import Iterable, Sequence
 
-import cffi
-
 from rtsep.errors import JackError
+from rtsep.live.jack.libjack import client_pointer, ffi, lib, port_pointer
 
 CAPTURE = 0
 """``JackCaptureLatency``."""
 PLAYBACK = 1
 """``JackPlaybackLatency``."""
-
-_CDEF = """
-typedef uint32_t jack_nframes_t;
-typedef struct _jack_client jack_client_t;
-typedef struct _jack_port jack_port_t;
-typedef enum { JackCaptureLatency, JackPlaybackLatency } jack_latency_callback_mode_t;
-typedef struct { jack_nframes_t min; jack_nframes_t max; } jack_latency_range_t;
-typedef void (*JackLatencyCallback)(jack_latency_callback_mode_t mode, void *arg);
-int jack_set_latency_callback(jack_client_t *client, JackLatencyCallback cb, void *arg);
-void jack_port_set_latency_range(jack_port_t *port, jack_latency_callback_mode_t mode,
-                                 jack_latency_range_t *range);
-void jack_port_get_latency_range(jack_port_t *port, jack_latency_callback_mode_t mode,
-                                 jack_latency_range_t *range);
-int jack_recompute_total_latencies(jack_client_t *client);
-typedef int (*JackProcessCallback)(jack_nframes_t nframes, void *arg);
-int jack_set_process_callback(jack_client_t *client, JackProcessCallback cb, void *arg);
-"""
-
-_ffi = cffi.FFI()
-_ffi.cdef(_CDEF)
-_lib = None
-
-
-def _libjack():
-    """Open ``libjack.so.0`` once (the same library JACK-Client uses)."""
-    global _lib
-    if _lib is None:
-        name = ctypes.util.find_library("jack") or "libjack.so.0"
-        try:
-            _lib = _ffi.dlopen(name)
-        except OSError as exc:
-            raise JackError(f"cannot load the JACK library ({name}): {exc}; "
-                            "install it (Debian/Ubuntu: apt-get install libjack-jackd2-0)") from exc
-    return _lib
-
-
-def _client_ptr(client):
-    """``jack.Client`` -> ``jack_client_t *`` of this FFI."""
-    import jack  # JACK-Client; its FFI owns the pointer
-
-    addr = int(jack._ffi.cast("uintptr_t", client._ptr))
-    if not addr:
-        raise JackError("the JACK client is closed")
-    return _ffi.cast("jack_client_t *", addr)
-
-
-def _port_ptr(port):
-    """``jack.Port`` -> ``jack_port_t *`` of this FFI."""
-    import jack
-
-    addr = int(jack._ffi.cast("uintptr_t", port._ptr))
-    if not addr:
-        raise JackError(f"JACK port {getattr(port, 'name', port)!r} has no pointer")
-    return _ffi.cast("jack_port_t *", addr)
 
 
 def get_latency_range(port, mode: int) -> tuple[int, int]:
@@ -108,23 +42,21 @@ def get_latency_range(port, mode: int) -> tuple[int, int]:
     -------
     (min, max) : tuple of int
     """
-    lib = _libjack()
-    rng = _ffi.new("jack_latency_range_t *")
-    lib.jack_port_get_latency_range(_port_ptr(port), mode, rng)
+    rng = ffi.new("jack_latency_range_t *")
+    lib().jack_port_get_latency_range(port_pointer(port), mode, rng)
     return int(rng.min), int(rng.max)
 
 
 def set_latency_range(port, mode: int, lo: int, hi: int) -> None:
     """Set a port's latency range (frames). Only meaningful inside a latency callback."""
-    lib = _libjack()
-    rng = _ffi.new("jack_latency_range_t *")
+    rng = ffi.new("jack_latency_range_t *")
     rng.min, rng.max = int(lo), int(hi)
-    lib.jack_port_set_latency_range(_port_ptr(port), mode, rng)
+    lib().jack_port_set_latency_range(port_pointer(port), mode, rng)
 
 
 def recompute_total_latencies(client) -> None:
     """Ask the server to rerun every latency callback (after our latency changed)."""
-    err = _libjack().jack_recompute_total_latencies(_client_ptr(client))
+    err = lib().jack_recompute_total_latencies(client_pointer(client))
     if err:
         raise JackError(f"jack_recompute_total_latencies failed (error {err})")
 
@@ -162,7 +94,6 @@ class LatencyReporter:
     """
 
     def __init__(self, client, inports: Sequence, outports: Sequence, latency_samples: int):
-        lib = _libjack()
         self._client = client
         self._inports = list(inports)
         self._outports = list(outports)
@@ -170,9 +101,9 @@ class LatencyReporter:
         self.calls = 0
         self.errors: list[str] = []
         # keep the cffi callback object alive as long as the client may call it
-        self._cb = _ffi.callback("void(jack_latency_callback_mode_t, void *)", self._callback,
-                                 onerror=self._onerror)
-        err = lib.jack_set_latency_callback(_client_ptr(client), self._cb, _ffi.NULL)
+        self._cb = ffi.callback("void(jack_latency_callback_mode_t, void *)", self._callback,
+                                onerror=self._onerror)
+        err = lib().jack_set_latency_callback(client_pointer(client), self._cb, ffi.NULL)
         if err:
             raise JackError(f"jack_set_latency_callback failed (error {err}); "
                             "it must be called before the client is activated")

@@ -8,9 +8,9 @@ inversion that shows up as xruns and late cycles. Here the callback is a Numba
 ``cfunc`` (machine code with a C signature) registered with
 ``jack_set_process_callback`` directly. It never touches the interpreter: it reads
 its port pointers and ring addresses from a preallocated int64 *context* array, asks
-libjack for the port buffers (``jack_port_get_buffer``, through ctypes, which Numba
-calls natively) and copies between them and the rings with the kernels of
-:mod:`rtsep.ringbuf`.
+libjack for the port buffers (``jack_port_get_buffer``, bound by
+:mod:`rtsep.live.jack.libjack`, which Numba calls natively) and copies between them
+and the rings with the kernels of :mod:`rtsep.live.ringbuf`.
 
 Per cycle of ``n`` frames it
 
@@ -22,8 +22,9 @@ Per cycle of ``n`` frames it
    frames;
 4. counts the cycle and records how far into the period it finished.
 
-The counters are words of the shared control array (``ctl``) whose indices the
-caller passes in the context; each has this callback as its only writer. A store
+The counters are the control words of :class:`rtsep.live.control.Word` (``CYCLES``,
+``UNDERRUNS``, ``MISSING``, ``CB_MAX``, ``CB_SLOW``, ``FIRST_FRAME``) of the control
+array the context points to; each has this callback as its only writer. A store
 fence orders the ring data before the position that publishes it.
 
 The context array and everything it points to must outlive the client's activation.
@@ -31,28 +32,28 @@ The context array and everything it points to must outlive the client's activati
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-
 import numpy as np
 from numba import carray, cfunc, types
 from numba.extending import intrinsic
 
-from rtsep.errors import JackError
-from rtsep.ringbuf import HEADER_WORDS, READ_POS, WRITE_POS, copy_in, copy_out, pop_begin, \
-    push_begin
+from rtsep.live.control import N_WORDS, Word
+from rtsep.live.jack import libjack
+from rtsep.live.ringbuf import HEADER_WORDS, READ_POS, WRITE_POS, copy_in, copy_out, \
+    pop_begin, push_begin
 
 # context layout (int64 words)
-X_CTL, X_N_CTL = 0, 1                      # control array: address, length
-X_IN_HDR, X_IN_DATA, X_IN_CAP = 2, 3, 4    # input ring (header, data, capacity)
-X_OUT_HDR, X_OUT_DATA, X_OUT_CAP = 5, 6, 7  # output ring
-X_CLIENT = 8                               # jack_client_t *
-X_N_IN, X_N_OUT = 9, 10                    # port counts
-# indices into ctl of the counters this callback writes
-X_C_CYCLES, X_C_UNDERRUNS, X_C_MISSING, X_C_CB_MAX, X_C_CB_SLOW, X_C_FIRST_FRAME = range(11, 17)
-X_PORTS = 17                               # n_in input ports, then n_out output ports
+X_CTL = 0                                  # control array (N_WORDS words): address
+X_IN_HDR, X_IN_DATA, X_IN_CAP = 1, 2, 3    # input ring (header, data, capacity)
+X_OUT_HDR, X_OUT_DATA, X_OUT_CAP = 4, 5, 6  # output ring
+X_CLIENT = 7                               # jack_client_t *
+X_N_IN, X_N_OUT = 8, 9                     # port counts
+X_PORTS = 10                               # n_in input ports, then n_out output ports
 MAX_PORTS = 32
 CONTEXT_WORDS = X_PORTS + MAX_PORTS
+
+# the control words this callback writes, as compile-time constants
+_CYCLES, _UNDERRUNS, _MISSING = int(Word.CYCLES), int(Word.UNDERRUNS), int(Word.MISSING)
+_CB_MAX, _CB_SLOW, _FIRST_FRAME = int(Word.CB_MAX), int(Word.CB_SLOW), int(Word.FIRST_FRAME)
 
 
 def _pointer_intrinsic(dtype):
@@ -93,28 +94,8 @@ def _store_fence(typingctx):
 _compiled = None
 
 
-def _libjack_ctypes():
-    name = ctypes.util.find_library("jack") or "libjack.so.0"
-    try:
-        lib = ctypes.CDLL(name)  # a private handle: its function objects are ours
-    except OSError as exc:
-        raise JackError(f"cannot load the JACK library ({name}): {exc}; "
-                        "install it (Debian/Ubuntu: apt-get install libjack-jackd2-0)") from exc
-    # pointers travel as unsigned longs (same ABI as void * on Linux)
-    get_buffer = lib.jack_port_get_buffer
-    get_buffer.argtypes = [ctypes.c_ulong, ctypes.c_uint]
-    get_buffer.restype = ctypes.c_ulong
-    last_frame_time = lib.jack_last_frame_time
-    last_frame_time.argtypes = [ctypes.c_ulong]
-    last_frame_time.restype = ctypes.c_uint
-    frames_since = lib.jack_frames_since_cycle_start
-    frames_since.argtypes = [ctypes.c_ulong]
-    frames_since.restype = ctypes.c_uint
-    return lib, get_buffer, last_frame_time, frames_since
-
-
 def process_callback():
-    """The compiled callback: ``(address of the C function, libjack handle)``.
+    """The compiled callback: ``(address of the C function, its libjack functions, the cfunc)``.
 
     Compiled once per process (about a second; it cannot be cached on disk because
     it embeds libjack's function addresses).
@@ -122,19 +103,20 @@ def process_callback():
     global _compiled
     if _compiled is not None:
         return _compiled
-    lib, get_buffer, last_frame_time, frames_since = _libjack_ctypes()
+    rt_functions = libjack.realtime_functions()
+    get_buffer, last_frame_time, frames_since = rt_functions
 
     # int process(jack_nframes_t nframes, void *arg); the pointer arrives as uintp
     @cfunc(types.int32(types.uint32, types.uintp), nopython=True, error_model="numpy")
     def process(nframes, arg):
         n = np.int64(nframes)
         ctx = carray(_i64_ptr(arg), (CONTEXT_WORDS,))
-        ctl = carray(_i64_ptr(ctx[X_CTL]), (ctx[X_N_CTL],))
+        ctl = carray(_i64_ptr(ctx[X_CTL]), (N_WORDS,))
         client = np.uint64(ctx[X_CLIENT])
         n_in = ctx[X_N_IN]
         n_out = ctx[X_N_OUT]
-        if ctl[ctx[X_C_CYCLES]] == 0:
-            ctl[ctx[X_C_FIRST_FRAME]] = np.int64(last_frame_time(client))
+        if ctl[_CYCLES] == 0:
+            ctl[_FIRST_FRAME] = np.int64(last_frame_time(client))
         if n_in > 0:
             hdr = carray(_i64_ptr(ctx[X_IN_HDR]), (HEADER_WORDS,))
             cap = ctx[X_IN_CAP]
@@ -158,17 +140,17 @@ def process_callback():
             _store_fence()
             hdr[READ_POS] = r + n
             if m < n:
-                ctl[ctx[X_C_UNDERRUNS]] += 1
-                ctl[ctx[X_C_MISSING]] += n - m
-        ctl[ctx[X_C_CYCLES]] += 1
+                ctl[_UNDERRUNS] += 1
+                ctl[_MISSING] += n - m
+        ctl[_CYCLES] += 1
         end = np.int64(frames_since(client))
-        if end > ctl[ctx[X_C_CB_MAX]]:
-            ctl[ctx[X_C_CB_MAX]] = end
+        if end > ctl[_CB_MAX]:
+            ctl[_CB_MAX] = end
         if 2 * end > n:
-            ctl[ctx[X_C_CB_SLOW]] += 1
+            ctl[_CB_SLOW] += 1
         return 0
 
-    _compiled = (process.address, lib, process)
+    _compiled = (process.address, rt_functions, process)
     return _compiled
 
 
@@ -177,20 +159,17 @@ def address_of(array: np.ndarray) -> int:
     return int(array.ctypes.data)
 
 
-def build_context(ctl: np.ndarray, counters: dict, client_ptr: int, in_ring=None, in_ports=(),
+def build_context(ctl: np.ndarray, client_ptr: int, in_ring=None, in_ports=(),
                   out_ring=None, out_ports=()) -> np.ndarray:
     """The context array the callback reads (keep it alive while the client is active).
 
     Parameters
     ----------
-    ctl : np.ndarray [shape=(N,), dtype=int64]
-        Control words; the callback writes the counters named in ``counters``.
-    counters : dict
-        Indices into ``ctl`` for ``cycles``, ``underruns``, ``missing``, ``cb_max``,
-        ``cb_slow`` and ``first_frame``.
+    ctl : np.ndarray [shape=(N_WORDS,), dtype=int64]
+        Control words (:class:`rtsep.live.control.Word`); the callback writes its counters.
     client_ptr : int
         ``jack_client_t *`` as an integer.
-    in_ring, out_ring : rtsep.ringbuf.SampleRing, optional
+    in_ring, out_ring : rtsep.live.ringbuf.SampleRing, optional
         With one channel per port of ``in_ports`` / ``out_ports``.
     in_ports, out_ports : sequence of int
         ``jack_port_t *`` as integers.
@@ -204,10 +183,10 @@ def build_context(ctl: np.ndarray, counters: dict, client_ptr: int, in_ring=None
     for ring, ports in ((in_ring, in_ports), (out_ring, out_ports)):
         if ports and (ring is None or ring.channels != len(ports)):
             raise ValueError("each ring needs one channel per port")
-    if ctl.dtype != np.int64 or not ctl.flags.c_contiguous:
-        raise ValueError("ctl must be a contiguous int64 array")
+    if ctl.dtype != np.int64 or not ctl.flags.c_contiguous or ctl.shape != (N_WORDS,):
+        raise ValueError(f"ctl must be a contiguous int64 array of {N_WORDS} control words")
     ctx = np.zeros(CONTEXT_WORDS, np.int64)
-    ctx[X_CTL], ctx[X_N_CTL] = address_of(ctl), ctl.shape[0]
+    ctx[X_CTL] = address_of(ctl)
     if in_ring is not None:
         ctx[X_IN_HDR], ctx[X_IN_DATA] = address_of(in_ring.header), address_of(in_ring.data)
         ctx[X_IN_CAP] = in_ring.capacity
@@ -216,10 +195,6 @@ def build_context(ctl: np.ndarray, counters: dict, client_ptr: int, in_ring=None
         ctx[X_OUT_CAP] = out_ring.capacity
     ctx[X_CLIENT] = int(client_ptr)
     ctx[X_N_IN], ctx[X_N_OUT] = len(in_ports), len(out_ports)
-    for key, slot in (("cycles", X_C_CYCLES), ("underruns", X_C_UNDERRUNS),
-                      ("missing", X_C_MISSING), ("cb_max", X_C_CB_MAX),
-                      ("cb_slow", X_C_CB_SLOW), ("first_frame", X_C_FIRST_FRAME)):
-        ctx[slot] = int(counters[key])
     ports = list(in_ports) + list(out_ports)
     ctx[X_PORTS:X_PORTS + len(ports)] = ports
     return ctx
@@ -227,26 +202,14 @@ def build_context(ctl: np.ndarray, counters: dict, client_ptr: int, in_ring=None
 
 def set_process_callback(client, context: np.ndarray) -> None:
     """Register the native callback on a ``jack.Client`` (before ``activate()``)."""
-    from rtsep.jack_latency import _client_ptr, _ffi, _libjack
-
-    address = process_callback()[0]
-    cb = _ffi.cast("JackProcessCallback", address)
-    err = _libjack().jack_set_process_callback(_client_ptr(client), cb,
-                                               _ffi.cast("void *", address_of(context)))
-    if err:
-        raise JackError(f"jack_set_process_callback failed (error {err}); "
-                        "it must be called before the client is activated")
+    libjack.set_process_callback(client, process_callback()[0], address_of(context))
 
 
 def client_address(client) -> int:
     """``jack.Client`` -> its ``jack_client_t *`` as an integer."""
-    from rtsep.jack_latency import _client_ptr, _ffi
-
-    return int(_ffi.cast("uintptr_t", _client_ptr(client)))
+    return libjack.address(libjack.client_pointer(client))
 
 
 def port_address(port) -> int:
     """``jack.Port`` -> its ``jack_port_t *`` as an integer."""
-    from rtsep.jack_latency import _ffi, _port_ptr
-
-    return int(_ffi.cast("uintptr_t", _port_ptr(port)))
+    return libjack.address(libjack.port_pointer(port))

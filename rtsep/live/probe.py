@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtsep.constants import SAMPLE_RATE
 from rtsep.errors import JackError
-from rtsep.jack_server import open_client
+from rtsep.live.control import Word, control_words
+from rtsep.live.jack.server import open_client
 
 
 def _frame_diff(a: int, b: int) -> int:
@@ -214,7 +216,7 @@ def measure_click_delay(targets, sinks, *, expected_max: int, servername: str | 
 class LoopPlayer:
     """A client that plays a stereo signal in a loop into two ports (soak tests, demos).
 
-    Its process callback is the native one of :mod:`rtsep.jack_rt` (no GIL), reading
+    Its process callback is the native one of :mod:`rtsep.live.jack.callback` (no GIL), reading
     a ring that a feeder thread keeps topped up with the looping signal, so a busy
     Python process (the one hosting the client under test, say) cannot make the
     player late. Feeder behind: silence, counted in :attr:`underruns`.
@@ -235,8 +237,8 @@ class LoopPlayer:
                  name: str = "rtsep-player", buffer_s: float = 2.0):
         import threading
 
-        from rtsep import jack_rt
-        from rtsep.ringbuf import SampleRing
+        from rtsep.live.jack import callback
+        from rtsep.live.ringbuf import SampleRing
 
         sig = np.ascontiguousarray(signal, np.float32)
         if sig.ndim != 2 or sig.shape[1] != 2 or sig.shape[0] < 1:
@@ -244,18 +246,16 @@ class LoopPlayer:
         self._sig = np.ascontiguousarray(sig.T)  # (2, n): ring layout
         self._n = sig.shape[0]
         self._pos = 0
-        self._ring = SampleRing(2, max(int(buffer_s * 44100), 16384))
-        self._ctl = np.zeros(8, np.int64)  # cycles, underruns, missing, cb max/slow, first frame
+        self._ring = SampleRing(2, max(int(buffer_s * SAMPLE_RATE), 16384))
+        self._ctl = control_words()  # the callback counts cycles, underruns, ... here
         self._fill()
         self._stop = threading.Event()
         self.client = open_client(name, servername)
         self._ports = [self.client.outports.register(f"out_{c}") for c in "LR"]
-        self._context = jack_rt.build_context(
-            self._ctl, {"cycles": 0, "underruns": 1, "missing": 2, "cb_max": 3, "cb_slow": 4,
-                        "first_frame": 5},
-            jack_rt.client_address(self.client), out_ring=self._ring,
-            out_ports=[jack_rt.port_address(p) for p in self._ports])
-        jack_rt.set_process_callback(self.client, self._context)
+        self._context = callback.build_context(
+            self._ctl, callback.client_address(self.client), out_ring=self._ring,
+            out_ports=[callback.port_address(p) for p in self._ports])
+        callback.set_process_callback(self.client, self._context)
         self._feeder = threading.Thread(target=self._feed, name="rtsep-player-feeder", daemon=True)
         self._feeder.start()
         self.client.activate()
@@ -269,7 +269,7 @@ class LoopPlayer:
     @property
     def underruns(self) -> int:
         """Cycles in which the feeder had not supplied the whole period."""
-        return int(self._ctl[1])
+        return int(self._ctl[Word.UNDERRUNS])
 
     def _fill(self) -> None:
         """Top the ring up with the signal, continuing the loop."""

@@ -1,0 +1,123 @@
+"""The live JACK client: stereo in, four stems (+ instrumental) out, in real time.
+
+Modules: :mod:`~rtsep.live.client` (:class:`LiveSeparator`), :mod:`~rtsep.live.control`
+(the shared memory), :mod:`~rtsep.live.plan`, :mod:`~rtsep.live.worker`,
+:mod:`~rtsep.live.stats`, :mod:`~rtsep.live.ringbuf`, :mod:`~rtsep.live.probe` (play and
+record through JACK), :mod:`~rtsep.live.demo`, and :mod:`rtsep.live.jack`: the libjack
+binding, the native process callback, latency reporting and a private test server.
+
+Structure
+---------
+::
+
+    JACK process callback                    worker (thread or process)
+    ---------------------                    --------------------------
+    in_L, in_R  --push-->  input ring  --read-->  StreamingSeparator.process
+    10 outputs <--pop---  output ring <--write--  (model + DSP), gains
+
+The process callback only copies between port buffers and the two preallocated
+single-producer/single-consumer rings of :mod:`rtsep.live.ringbuf`, and updates a few
+integer counters; it never allocates, blocks, logs, or touches the model. It is
+native code (a Numba ``cfunc`` registered with ``jack_set_process_callback``, see
+:mod:`rtsep.live.jack.callback`), not Python: it never waits for the interpreter's GIL, so no
+Python thread of the client process (the main thread, a worker thread, the garbage
+collector) can delay it. Everything else runs on the worker. The model is loaded,
+warmed and timed on the worker *before* the client is activated.
+
+Latency (fixed at start, exact, reported to JACK)
+-------------------------------------------------
+With ``D = 4095 + (L + K - 1) * 1024`` the engine's own latency (``L`` look-ahead
+frames, ``K`` model hop frames; see :mod:`rtsep.engine`), ``P`` the JACK period
+and ``R`` the reserve (a whole number of periods, at least one, and at least 2x
+the worst block processing time measured at start)::
+
+    latency_samples = D + P + R
+
+The output ring starts with ``P + R`` frames of silence. In a cycle the callback
+first writes the period's input, then reads the period's output, so the worker can
+use that input at the earliest for the *next* cycle (``+ P``); ``R`` covers the
+time the worker needs (a model call can take several periods). Output position
+``p`` always holds separated input ``p - latency``: the click test in
+``tests/test_live.py`` measures it to the sample. The figure is reported to JACK
+through a latency callback (:mod:`rtsep.live.jack.latency`): outputs' capture latency =
+inputs' capture latency + ours; inputs' playback latency = outputs' playback
+latency + ours, so ``jack_lsp -l`` and DAWs compensate it.
+
+With a fast model (GPU: a call well under one period) ``R = P`` and the total is
+``4095 + (K - 1) * 1024 + 2 * P`` for ``L = 0``. On a 2-core CPU with a
+30-40 ms model ``R`` is several periods (see the README for measured figures).
+
+Faults
+------
+- Worker late (underrun): the callback outputs what is there and **silence** for
+  the rest of the period and counts an underrun. Silence, not the dry mix: the dry
+  mix on a stem port (or on the karaoke pair) would put the vocals back into a
+  mix that is meant to have none. The read position still advances, so output
+  position ``p`` keeps its input sample: when the worker finds its output already
+  overdue it drops input (all but the newest period), restarts the engine (the
+  audio inside it belongs to positions already played as silence; its model
+  context refills within ~4.5 s) and re-locks at the same latency, without drift.
+  Output position ``p`` therefore always holds separated input ``p - latency``
+  or silence, never misplaced audio.
+- Input ring full (worker stalled for seconds): the callback drops the period
+  and counts it (``lost``); the worker re-synchronises the same way.
+- xruns are counted (JACK's xrun callback). Server shut down: :meth:`wait`
+  returns ``"shutdown"`` at once, the client stops. Block size changes: buffers
+  are sized for the largest JACK period (8192 frames); a *larger* period than at
+  start needs more ring (``P + R``), so the latency grows by the difference and is
+  reported anew (a smaller one keeps the latency). Sample rates other than 44,100 Hz
+  are refused with a clear message (resampling would make the latency fractional).
+
+Thread or process worker (measured, 2-core CPU, dummy server)
+-------------------------------------------------------------
+The first version's process callback was Python and needed the GIL: with the worker
+in a *thread*, the realtime callback waited for the GIL whenever the worker thread
+held it (engine bookkeeping, the Keras call's Python overhead), a priority
+inversion. Measured then with ``benchmarks/soak.py`` (``jackd -R -d dummy -p 128``,
+untrained U-Net at ~44 ms per call, model hop 8, 40 s per run, runs alternated, on a
+2-core VM that other jobs kept at a load average of 3-4): thread 61 and 91 xruns,
+21 and 26 callbacks ending after half the period; process 19 and 13 xruns, 6 and 1.
+The callback is now native code (:mod:`rtsep.live.jack.callback`) and never waits for the GIL,
+so the worker's place no longer decides whether the callback runs on time; it still
+decides what disturbs the *worker*: a worker thread shares its process's GIL and
+garbage collector with the host program (a DAW script, the status printer), a worker
+process shares nothing but the rings (``multiprocessing.shared_memory``), so
+:data:`~rtsep.live.client.DEFAULT_WORKER` stays ``"process"``. Measured with the native
+callback (``soak.py --minutes 1 --start-server --realtime --period 256 --model default
+--model-hop 3 --compare-workers``): thread and process both 0 xruns and 0 underruns,
+worker per hop p50/p99 34.9/38.2 ms (thread) and 38.0/41.5 ms (process), our callback
+ending at most 1.6 and 1.8 ms into the 5.8 ms period: with a native callback the
+choice no longer shows in a minute on a quiet machine.
+
+Worker priority and threads: the model runs on all CPUs but one by default
+(:func:`~rtsep.live.plan.live_threads`), which removed the server's xruns in the soak test. Options
+``worker_nice`` and ``worker_rtprio`` (SCHED_FIFO below JACK) exist; measured with
+the former Python callback, ``worker_rtprio=1`` gave 60-64 xruns (realtime
+TensorFlow threads starved the client's main thread, which could hold the GIL the
+callback needed); not re-measured with the native callback. Defaults leave
+priorities alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "LiveSeparator": "rtsep.live.client",
+    "DEFAULT_WORKER": "rtsep.live.client",
+    "PORT_NAMES_IN": "rtsep.live.client",
+    "PORT_NAMES_OUT": "rtsep.live.client",
+    "parse_gains": "rtsep.live.client",
+    "Plan": "rtsep.live.plan",
+    "format_status": "rtsep.live.stats",
+}
+"""Public names, imported on first use: ``python -m rtsep.live.worker`` must find
+``rtsep.live`` without the worker module already imported."""
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'rtsep.live' has no attribute {name!r}")

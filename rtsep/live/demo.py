@@ -1,0 +1,156 @@
+"""The live half of ``rtsep demo``: a song through a :class:`LiveSeparator`, recorded.
+
+:func:`use_or_start_server` uses the running JACK server or starts a private
+dummy-backend one; :func:`separate_live` plays a click and then the song into the
+separator from a second JACK client, records its 10 outputs with a third (aligned by
+JACK frame time, :mod:`rtsep.live.probe`), and measures the latency from the click.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from rtsep.constants import OUTPUTS, SAMPLE_RATE
+from rtsep.errors import JackError
+
+CLICK_LEAD_S = 1.0
+"""The song starts this long after the latency-measuring click."""
+ORACLE_OFFSET_S = 4.0
+"""With the oracle: the song starts this long after the client's first cycle."""
+
+
+@dataclass
+class LiveRun:
+    """What :func:`separate_live` recorded and measured.
+
+    Attributes
+    ----------
+    separated : np.ndarray [shape=(5, n_samples, 2), dtype=float32]
+        The recorded output ports, aligned with the song by the measured latency.
+    latency_reported, latency_measured : int
+        Samples: what the client reported to JACK, and where the click came out.
+    stats : dict
+        The client's statistics (:meth:`LiveSeparator.stats`) at the end.
+    discontinuities : int
+        JACK frame-time discontinuities during the recording (0: the alignment holds).
+    """
+
+    separated: np.ndarray
+    latency_reported: int
+    latency_measured: int
+    stats: dict
+    discontinuities: int
+
+
+def use_or_start_server(servername: str | None, period: int, say: Callable[[str], None]):
+    """The running JACK server, or a private dummy-backend one started now.
+
+    Parameters
+    ----------
+    servername : str or None
+        The server to use (None: ``$JACK_DEFAULT_SERVER`` or the default one).
+    period : int
+        Period of the dummy server, when one is started.
+    say : callable(str)
+        Told which server is used.
+
+    Returns
+    -------
+    (servername, server)
+        The name to connect to, and the :class:`~rtsep.live.jack.server.DummyServer`
+        started (stop it when done) or None.
+    """
+    from rtsep.live.jack.server import DummyServer, clear_dead_servers, server_running
+
+    clear_dead_servers()  # killed servers may have filled JACK's registry
+    if server_running(servername):
+        which = servername or os.environ.get("JACK_DEFAULT_SERVER") or "default"
+        say(f"using the running JACK server {which!r}")
+        return servername, None
+    name = f"rtsep-demo-{os.getpid()}"
+    # realtime scheduling when allowed (as a user's server would run), else without
+    for realtime in (True, False):
+        srv = DummyServer(name, period=period, realtime=realtime)
+        try:
+            srv.start()
+        except JackError:
+            if not realtime:
+                raise
+            continue
+        say(f"no JACK server answers: started a dummy-backend one ({' '.join(srv.command())})")
+        return name, srv
+
+
+def _model_for(spec: str, stems: np.ndarray):
+    """(model, model hop): the oracle follows the engine's stream from its first sample,
+    so it gets the stems where the song will be in that stream."""
+    if spec != "oracle":
+        return spec, "auto"
+    from rtsep.engine.oracle import OracleModel
+
+    off = int(ORACLE_OFFSET_S * SAMPLE_RATE)
+    return OracleModel(np.concatenate([np.zeros((4, off, 2), np.float32), stems], axis=1)), 1
+
+
+def separate_live(spec: str, stems: np.ndarray, mix: np.ndarray, *, servername: str | None,
+                  reserve_periods: int | None, say: Callable[[str], None]) -> LiveRun:
+    """Separate ``mix`` live through JACK with the model ``spec``; record and measure.
+
+    Parameters
+    ----------
+    spec : str
+        ``"oracle"`` (ideal ratio masks from ``stems``), or a model NAME or PATH.
+    stems : np.ndarray [shape=(4, n_samples, 2), dtype=float32]
+    mix : np.ndarray [shape=(n_samples, 2), dtype=float32]
+    servername : str or None
+    reserve_periods : int or None
+        The client's output reserve (None: measured at start).
+    say : callable(str)
+        Told what is happening.
+
+    Returns
+    -------
+    LiveRun
+    """
+    from rtsep.live.client import LiveSeparator
+    from rtsep.live.probe import play_record
+
+    n = mix.shape[0]
+    model, hop = _model_for(spec, stems)
+    sep = LiveSeparator(model, client_name="rtsep", servername=servername, model_hop=hop,
+                        reserve_periods=reserve_periods)
+    with sep:
+        plan = sep.plan
+        lat = sep.latency_samples
+        lead = max(int(CLICK_LEAD_S * SAMPLE_RATE), lat + 8192)
+        sig = np.zeros((lead + n, 2), np.float32)
+        sig[0] = 1.0  # the click
+        sig[lead:] = mix
+        say(f"rtsep live: model '{spec}' on {plan.device}, model hop {plan.model_hop}, "
+            f"latency {lat} samples ({1e3 * lat / SAMPLE_RATE:.1f} ms) reported to JACK")
+        start = None
+        if spec == "oracle":
+            while sep.first_frame is None:
+                sep.wait(0.01)
+            start = (sep.first_frame + int(ORACLE_OFFSET_S * SAMPLE_RATE) - lead) & 0xFFFFFFFF
+        sinks = [f"{sep.client.name}:{o}_{c}" for o in OUTPUTS for c in "LR"]
+        say(f"playing the song ({n / SAMPLE_RATE:.1f} s) into {sep.client.name}:in_L/in_R "
+            "and recording its 10 outputs ...")
+        info: dict = {}
+        rec = play_record(sig, [[f"{sep.client.name}:in_L"], [f"{sep.client.name}:in_R"]],
+                          sinks, record_frames=lead + n + lat + 4096,
+                          servername=servername, name="rtsep-demo", stats=info,
+                          start_frame=start)
+        stats = sep.stats()
+    if sep.shutdown_reason:
+        raise JackError(f"the JACK server shut down during the demo ({sep.shutdown_reason})")
+    # the stems sum to the input: the click's position in their sum is the latency
+    total = rec[:lead, 0:8:2].sum(axis=1)
+    measured = int(np.abs(total).argmax())
+    est = np.stack([rec[lead + measured:lead + measured + n, 2 * i:2 * i + 2]
+                    for i in range(len(OUTPUTS))])
+    return LiveRun(est, lat, measured, stats, int(info.get("discontinuities", 0)))

@@ -1,0 +1,271 @@
+"""What the worker decides before the client goes live: model hop and reserve.
+
+:func:`make_plan` warms the model and times it, times the DSP of a frame, picks the
+model hop (``"auto"``: the smallest that keeps the worker under
+:data:`AUTO_HOP_LOAD` of real time), times the engine on period-sized blocks with the
+very buffers the worker loop will use (:class:`Buffers`), and sets the reserve to
+:data:`RESERVE_MARGIN` times the worst block. The result is a :class:`Plan` (sent to the
+client) and the engine and buffers the loop runs with.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_OUTPUTS, SAMPLE_RATE
+from rtsep.errors import ConfigError, ModelError
+from rtsep.live.control import MAX_PERIOD, OUT_CAPACITY
+
+RESERVE_MARGIN = 2.0
+"""Reserve >= this times the worst block time measured at start. 1.5 left the default
+model 2 underruns in a 10-minute soak (worker p99 37.6 ms against a 46 ms reserve);
+see the README's soak section for the run with 2.0."""
+
+AUTO_HOP_LOAD = 0.5
+"""``--model-hop auto``: worker time per ``K`` frames <= this share of real time."""
+
+
+@dataclass(frozen=True)
+class WorkerParams:
+    """What the client asks of the worker (pickled to a worker process).
+
+    Attributes
+    ----------
+    period : int
+        JACK period at start (frames).
+    lookahead : int
+        Frames of future context.
+    model_hop : int or "auto"
+    reserve_periods : int or None
+        None: measured.
+    gains : tuple of 5 float
+        Linear output gains (OUTPUTS order).
+    threads : int or None
+        Model threads (None: :func:`live_threads`).
+    warm_calls : int
+        Model calls the engine is timed over.
+    nice, rtprio : int
+        Worker process priority (0: unchanged).
+    """
+
+    period: int
+    lookahead: int
+    model_hop: int | str
+    reserve_periods: int | None
+    gains: tuple
+    threads: int | None = None
+    warm_calls: int = 8
+    nice: int = 0
+    rtprio: int = 0
+
+
+@dataclass
+class Plan:
+    """What the worker measured and chose before the client went live.
+
+    Attributes are in samples (frames at 44.1 kHz) or milliseconds, as named.
+    """
+
+    model_hop: int
+    engine_latency_samples: int
+    reserve_periods: int
+    prefill_samples: int
+    latency_samples: int
+    model_ms: float
+    dsp_ms_per_frame: float
+    block_ms_p50: float
+    block_ms_max: float
+    load: float
+    warmup_s: float
+    device: str = "cpu"
+    notes: list = field(default_factory=list)
+
+
+def live_threads(cpus: int) -> int:
+    """Default model threads live: all CPUs but one, which stays free for JACK.
+
+    Measured (2 cores, default model, realtime dummy server, period 256): with both
+    cores TensorFlow's call took the same time (p50 33.3 ms) as with one (32.7 ms) but
+    the worker used 70 % of a core instead of 47 %, and the server counted 12 xruns in
+    10 minutes against none with one thread (see the README's soak section).
+    """
+    return max(1, int(cpus) - 1)
+
+
+class Buffers:
+    """The worker's preallocated blocks; :meth:`process` runs the engine on one chunk.
+
+    The plan times the engine through them, so the loop compiles no new Numba
+    specialisation after start.
+
+    Attributes
+    ----------
+    block : np.ndarray [shape=(CHUNK_MAX, 2), dtype=float32]
+        Input of the next chunk.
+    out_cm : np.ndarray [shape=(10, CHUNK_MAX), dtype=float32]
+        Its output, channel-major as the output ring stores it.
+    """
+
+    CHUNK_MAX = 4 * HOP
+
+    def __init__(self, gains=None):
+        n = self.CHUNK_MAX
+        self.block = np.zeros((n, N_CHANNELS), np.float32)
+        self.out = np.zeros((N_OUTPUTS, n, N_CHANNELS), np.float32)
+        self.out_cm = np.zeros((2 * N_OUTPUTS, n), np.float32)
+        self.set_gains(gains)
+
+    def set_gains(self, gains) -> None:
+        """Linear gains of the 5 outputs (None: all 1)."""
+        g = np.ones(N_OUTPUTS) if gains is None else np.asarray(gains, np.float64)
+        self.gain_col = g.astype(np.float32).reshape(N_OUTPUTS, 1, 1)
+        self.apply_gains = bool(np.any(g != 1.0))
+
+    def process(self, engine, n: int) -> np.ndarray:
+        """``block[:n]`` through the engine -> ``out_cm[:, :n]`` (10, n), gains applied."""
+        out = self.out[:, :n]
+        engine.process(self.block[:n], out=out)
+        if self.apply_gains:
+            out *= self.gain_col
+        self.out_cm[:, :n] = out.transpose(0, 2, 1).reshape(2 * N_OUTPUTS, n)
+        return self.out_cm
+
+
+def _time_calls(fn, n: int) -> np.ndarray:
+    out = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - t0
+    return out
+
+
+def _time_model(model, rng) -> float:
+    """Median seconds of a model call (after two warm-up calls)."""
+    window = (0.1 * rng.random((1, MODEL_BINS, MODEL_FRAMES, N_CHANNELS))).astype(np.float32)
+    for _ in range(2):
+        model(window)
+    return float(np.median(_time_calls(lambda: model(window), 5)))
+
+
+def _time_dsp(lookahead: int, rng) -> float:
+    """Median seconds of the DSP of one frame: the engine with a model that costs nothing."""
+    from rtsep.engine import StreamConfig, StreamingSeparator
+    from rtsep.runtime.stand_ins import NullModel
+
+    engine = StreamingSeparator(NullModel(), StreamConfig(lookahead_frames=lookahead,
+                                                          model_hop_frames=1))
+    blk = (0.05 * rng.standard_normal((HOP, N_CHANNELS))).astype(np.float32)
+    blk_out = np.empty((N_OUTPUTS, HOP, N_CHANNELS), np.float32)
+    for _ in range(4):
+        engine.process(blk, out=blk_out)
+    return float(np.median(_time_calls(lambda: engine.process(blk, out=blk_out), 10)))
+
+
+def _auto_hop(t_model: float, t_dsp: float, lookahead: int) -> int:
+    """The smallest model hop whose worker time fits :data:`AUTO_HOP_LOAD` of real time."""
+    hop_s = HOP / SAMPLE_RATE
+    k_max = MODEL_FRAMES - lookahead
+    for k in range(1, k_max + 1):
+        if t_model + k * t_dsp <= AUTO_HOP_LOAD * k * hop_s:
+            return k
+    raise ModelError(
+        f"the model is too slow for real time: {1e3 * t_model:.1f} ms per call plus "
+        f"{1e3 * t_dsp:.2f} ms DSP per frame never fits half of real time with any "
+        f"model hop <= {k_max} frames; use a faster model or a GPU")
+
+
+def _time_blocks(engine, bufs: Buffers, params: WorkerParams, rng) -> np.ndarray:
+    """Seconds per period-sized block: the warm-up fill, then ``warm_calls`` model calls."""
+    period = params.period
+    k = engine.config.model_hop_frames
+    n_blocks = math.ceil((params.warm_calls * k * HOP + 4 * HOP) / period)
+    noise = (0.05 * rng.standard_normal((n_blocks * period, N_CHANNELS))).astype(np.float32)
+    times = np.empty(n_blocks)
+    # Two passes, the first untimed: one-off costs of the first blocks (page faults,
+    # lazy initialisation) would otherwise set the reserve for the whole run.
+    for _ in range(2):
+        for b in range(n_blocks):
+            bufs.block[:period] = noise[b * period:(b + 1) * period]
+            t0 = time.perf_counter()
+            bufs.process(engine, period)
+            times[b] = time.perf_counter() - t0
+    return times
+
+
+def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = "cpu"):
+    """Build the engine, warm and time it; choose the model hop and the reserve.
+
+    Parameters
+    ----------
+    model : callable
+        The loaded model (:mod:`rtsep.engine.model`).
+    params : WorkerParams
+    warmup_s : float
+        Seconds the model's loading spent warming up (reported).
+    device : str
+        Where the model runs, in words (a ``device`` attribute of the model wins).
+
+    Returns
+    -------
+    engine : rtsep.engine.StreamingSeparator
+        Reset, ready for the first block.
+    buffers : Buffers
+        The blocks the engine was timed with; the loop runs with them.
+    plan : Plan
+    """
+    from rtsep.engine import StreamConfig, StreamingSeparator
+
+    period_s = params.period / SAMPLE_RATE
+    rng = np.random.default_rng(0)
+    t_model = _time_model(model, rng)
+    device = str(getattr(model, "device", device))
+    t_dsp = _time_dsp(params.lookahead, rng)
+    notes = []
+    if params.model_hop == "auto":
+        k = _auto_hop(t_model, t_dsp, params.lookahead)
+        notes.append(f"model hop auto: {k} frame(s) ({1e3 * t_model:.1f} ms per model call, "
+                     f"{1e3 * t_dsp:.2f} ms DSP per frame, budget {AUTO_HOP_LOAD:.0%} of real time)")
+    else:
+        k = int(params.model_hop)
+    engine = StreamingSeparator(model, StreamConfig(lookahead_frames=params.lookahead,
+                                                    model_hop_frames=k))
+    bufs = Buffers()
+    times = _time_blocks(engine, bufs, params, rng)
+    load = float(times.sum() / (len(times) * period_s))
+    if load >= 1.0:
+        raise ModelError(
+            f"the model is too slow for real time: the engine needs {load:.2f} s per second of "
+            f"audio at model hop {k} ({1e3 * t_model:.1f} ms per model call); "
+            "use --model-hop auto or a larger hop, a faster model, or a GPU")
+    if load > 0.8:
+        notes.append(f"warning: worker load {load:.0%} of real time at start; underruns are likely")
+    t_max = float(times.max())
+    reserve = _reserve_periods(params, t_max / period_s)
+    prefill = (1 + reserve) * params.period
+    engine.reset()
+    plan = Plan(model_hop=k, engine_latency_samples=engine.latency_samples,
+                reserve_periods=reserve, prefill_samples=prefill,
+                latency_samples=engine.latency_samples + prefill,
+                model_ms=1e3 * t_model, dsp_ms_per_frame=1e3 * t_dsp,
+                block_ms_p50=1e3 * float(np.median(times)), block_ms_max=1e3 * t_max,
+                load=load, warmup_s=warmup_s, device=device, notes=notes)
+    return engine, bufs, plan
+
+
+def _reserve_periods(params: WorkerParams, worst_periods: float) -> int:
+    """The reserve in periods: asked for, or :data:`RESERVE_MARGIN` x the worst block."""
+    if params.reserve_periods is None:
+        reserve = max(1, math.ceil(RESERVE_MARGIN * worst_periods))
+    else:
+        reserve = int(params.reserve_periods)
+        if reserve < 0:
+            raise ConfigError(f"reserve_periods must be >= 0, got {reserve}")
+    if (1 + reserve) * params.period + 2 * MAX_PERIOD + 8 * HOP > OUT_CAPACITY:
+        raise ModelError(f"the reserve needed ({reserve} periods of {params.period}) exceeds the "
+                         "output ring; the model is too slow")
+    return reserve
