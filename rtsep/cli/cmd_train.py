@@ -79,11 +79,11 @@ def _command_line(args) -> str:
 
 
 def build_config(args):
-    """The :class:`rtsep.train.TrainConfig` the parsed options describe."""
+    """The :class:`rtsep.training.config.TrainConfig` the parsed options describe."""
     from rtsep.training.data import AugmentConfig
     from rtsep.errors import ConfigError
     from rtsep.nn.config import ModelConfig
-    from rtsep.train import TrainConfig
+    from rtsep.training.config import TrainConfig
 
     arch, config_path = args.arch, args.config
     if args.init_from and not config_path and not arch:  # the model's own config
@@ -117,10 +117,22 @@ def build_config(args):
 def run(args) -> int:
     import sys
 
-    from rtsep.train import train
+    from rtsep.cli.progress import progress_bar
+    from rtsep.training.loop import train
 
     cfg = build_config(args)
-    out = train(cfg, resume=args.resume, show_progress=not args.no_progress)
-    if not args.no_progress:
-        print(f"model written to {out}", file=sys.stderr)
+    if args.no_progress:
+        train(cfg, resume=args.resume)
+        return 0
+    fields = (("loss", "loss {task.fields[loss]}"), ("rate", "{task.fields[rate]} ex/s"))
+    with progress_bar("train", cfg.steps, fields=fields) as update:
+        def progress(step, total, loss=None, rate=None):
+            if loss is None:
+                update(step, total)
+            else:
+                update(step, total, loss=f"{loss:.4g}", rate=f"{rate:.2f}")
+
+        out = train(cfg, resume=args.resume, progress=progress,
+                    log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(f"model written to {out}", file=sys.stderr)
     return 0

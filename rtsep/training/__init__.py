@@ -1,5 +1,13 @@
-"""Training: synthetic multitrack data (:mod:`rtsep.training.synth`), the data pipeline,
-losses, checkpoints and the training loop.
+"""Training, one stage per module:
 
-Importing this package is cheap: TensorFlow is imported by the modules that need it.
+- :mod:`~rtsep.training.synth` — synthetic multitrack songs (``rtsep synth``);
+- :mod:`~rtsep.training.data` — the streamed, augmented examples of a MUSDB18-HQ-style folder;
+- :mod:`~rtsep.training.config` — :class:`~rtsep.training.config.TrainConfig`, saved beside the weights;
+- :mod:`~rtsep.training.losses` — the losses;
+- :mod:`~rtsep.training.checkpoints` — checkpoints and the run state (resume);
+- :mod:`~rtsep.training.loop` — :func:`~rtsep.training.loop.train`, the training loop;
+- :mod:`~rtsep.training.card` — the model card's text;
+- :mod:`~rtsep.training.tensorboard` — TensorBoard summaries.
+
+Importing this package is cheap: TensorFlow is imported by the functions that need it.
 """

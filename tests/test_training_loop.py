@@ -1,4 +1,4 @@
-"""Tests of rtsep.train and ``rtsep train``: tiny real models on tiny synthetic songs.
+"""Tests of rtsep.training.loop and ``rtsep train``: tiny real models on tiny synthetic songs.
 
 Tolerances: the resumed run's weights are compared with the uninterrupted run's at
 1e-5 absolute (the data stream and the CPU kernels are deterministic; the runs were
@@ -19,7 +19,9 @@ import soundfile as sf
 from rtsep.constants import SAMPLE_RATE, STEMS
 from rtsep.training.data import EXCERPT_SAMPLES, AugmentConfig
 from rtsep.errors import ConfigError
-from rtsep.train import TrainConfig, list_checkpoints, train
+from rtsep.training.checkpoints import list_checkpoints
+from rtsep.training.config import TrainConfig
+from rtsep.training.loop import train
 from stems import synth_stems  # tests/stems.py
 
 
@@ -55,7 +57,7 @@ def test_tiny_model_overfits_one_short_song(tmp_path, loss):
     losses = []
     cfg = tiny_config(data, tmp_path / "out", steps=60, batch_size=1, lr=1e-2, warmup_steps=0,
                       min_lr_ratio=1.0, augment=AugmentConfig.none(), loss=loss)
-    out = train(cfg, show_progress=False, on_step=lambda step, loss: losses.append(loss))
+    out = train(cfg, on_step=lambda step, loss: losses.append(loss))
     assert len(losses) == 60
     first, last = losses[0], float(np.mean(losses[-5:]))
     assert first / last >= 5.0, f"{loss}: loss fell only from {first:.4f} to {last:.4f}"
@@ -66,30 +68,10 @@ def test_tiny_model_overfits_one_short_song(tmp_path, loss):
     assert [s for s, _ in list_checkpoints(out)] == [60]
 
 
-def test_psa_loss_scores_the_ratio_masked_mixture():
-    """The "psa" loss is L1 between (e_j / sum_k e_k) |X| and the targets: the same for
-    estimates rescaled by any positive factor per bin (only the ratios matter), equal
-    to a numpy reference (float32 tolerance 1e-6 relative)."""
-    from rtsep.train import _per_example_loss
-
-    rng = np.random.default_rng(7)
-    shape = (2, 4, 16, 8, 2)
-    est = rng.uniform(0.0, 2.0, shape).astype(np.float32)
-    x = rng.uniform(0.1, 3.0, (2, 16, 8, 2)).astype(np.float32)
-    y = rng.normal(0.0, 1.0, shape).astype(np.float32)
-    loss = _per_example_loss("psa")
-    got = np.asarray(loss(est, y, x))
-    want = np.abs(est / est.sum(axis=1, keepdims=True) * x[:, None] - y).mean(axis=(1, 2, 3, 4))
-    np.testing.assert_allclose(got, want, rtol=1e-6)
-    scale = rng.uniform(0.5, 50.0, (2, 1, 16, 8, 2)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(loss(est * scale, y, x)), got, rtol=1e-5)
-    assert np.abs(np.asarray(_per_example_loss("l1")(est * scale, y, x)) - got).min() > 1e-2
-
-
 def test_resume_continues_at_the_same_step_and_matches(tmp_path):
     data = make_dataset_folder(tmp_path / "ds", 2, EXCERPT_SAMPLES + 20_000)
 
-    ref = train(tiny_config(data, tmp_path / "ref"), show_progress=False)
+    ref = train(tiny_config(data, tmp_path / "ref"))
 
     cfg = tiny_config(data, tmp_path / "cut")
     seen = []
@@ -100,13 +82,13 @@ def test_resume_continues_at_the_same_step_and_matches(tmp_path):
             raise KeyboardInterrupt  # what Ctrl-C raises in the loop
 
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, show_progress=False, on_step=interrupt)
+        train(cfg, on_step=interrupt)
     assert [s for s, _ in list_checkpoints(cfg.out)] == [3]  # saved on the way out
     state = json.loads((list_checkpoints(cfg.out)[-1][1] / "state.json").read_text())
     assert state["step"] == 3 and state["data_stream"]["next_example"] == 6
 
     resumed_steps = []
-    train(cfg, resume=True, show_progress=False, on_step=lambda s, l: resumed_steps.append(s))
+    train(cfg, resume=True, on_step=lambda s, l: resumed_steps.append(s))
     assert resumed_steps == [4, 5, 6]  # continues at the same step
 
     want = h5_tensors(list_checkpoints(ref)[-1][1] / "model.weights.h5")
@@ -120,9 +102,9 @@ def test_resume_continues_at_the_same_step_and_matches(tmp_path):
 
     # a fresh run into a folder with checkpoints is refused, and so is a changed resume
     with pytest.raises(ConfigError, match="--resume"):
-        train(cfg, show_progress=False)
+        train(cfg)
     with pytest.raises(ConfigError, match="batch_size"):
-        train(tiny_config(data, tmp_path / "cut", batch_size=1), resume=True, show_progress=False)
+        train(tiny_config(data, tmp_path / "cut", batch_size=1), resume=True)
 
 
 def test_init_from_starts_at_the_given_models_weights(tmp_path):
@@ -130,7 +112,7 @@ def test_init_from_starts_at_the_given_models_weights(tmp_path):
     from rtsep.cli.main import main
 
     data = make_dataset_folder(tmp_path / "ds", 2, EXCERPT_SAMPLES + 10_000)
-    base = train(tiny_config(data, tmp_path / "base"), show_progress=False)
+    base = train(tiny_config(data, tmp_path / "base"))
 
     def trainable(art):  # batch-norm statistics move in any training step, whatever the lr
         return [v.numpy() for v in art.model.trainable_weights]
@@ -153,14 +135,12 @@ def test_init_from_starts_at_the_given_models_weights(tmp_path):
     assert saved.init_from == str(base) and "--config" not in saved.command  # as typed
 
     # the same run without --init-from starts elsewhere (the check above can fail)
-    fresh = train(tiny_config(data, tmp_path / "fresh", steps=1, lr=1e-9, warmup_steps=0),
-                  show_progress=False)
+    fresh = train(tiny_config(data, tmp_path / "fresh", steps=1, lr=1e-9, warmup_steps=0))
     moved = trainable(load_artifact(fresh))
     assert max(float(np.abs(m - w).max()) for m, w in zip(moved, want)) > 1e-4
 
     with pytest.raises(ConfigError, match="init-from"):  # another architecture
-        train(tiny_config(data, tmp_path / "other", arch="hybrid", init_from=str(base)),
-              show_progress=False)
+        train(tiny_config(data, tmp_path / "other", arch="hybrid", init_from=str(base)))
 
 
 def test_cli_train_writes_loadable_artifact(tmp_path):
@@ -224,21 +204,3 @@ def test_cli_bad_options_exit_2(tmp_path, capsys):
     assert main(["train", "--data", str(data), "--arch", "unet", "--out", str(tmp_path / "o"),
                  "--lr", "-1"]) == 2
     assert "lr" in capsys.readouterr().err
-
-
-def test_train_config_round_trip_and_errors(tmp_path):
-    cfg = TrainConfig(data="d", out="o", arch="hybrid", size="tiny", augment=AugmentConfig(remix_prob=0.2))
-    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    with pytest.raises(ConfigError, match="unknown key"):
-        TrainConfig.from_dict({**cfg.to_dict(), "epochs": 3})
-    with pytest.raises(ConfigError, match="missing key"):
-        TrainConfig.from_dict({"data": "d"})
-    with pytest.raises(ConfigError, match="batch_size"):
-        TrainConfig(data="d", out="o", batch_size=0)
-    with pytest.raises(ConfigError, match="strategy"):
-        TrainConfig(data="d", out="o", strategy="tpu")
-    with pytest.raises(ConfigError, match="loss"):
-        TrainConfig(data="d", out="o", loss="l2")
-    with pytest.raises(ConfigError, match="arch"):
-        TrainConfig(data="d", out="o", arch="d3net")
-    assert TrainConfig(data="d", out="o", model_config=None).model_config_obj().arch == "unet"
