@@ -31,6 +31,8 @@ import sys
 
 import numpy as np
 
+from rtsep.constants import SAMPLE_RATE
+
 
 def measure(args, servername: str | None) -> dict:
     from rtsep.live.client import LiveSeparator
@@ -82,7 +84,7 @@ def measure(args, servername: str | None) -> dict:
         "click_delays": delays, "click_peaks": [round(p, 5) for p in peaks],
         "engine_latency_samples": plan.engine_latency_samples,
         "reserve_periods": plan.reserve_periods, "model_hop": plan.model_hop,
-        "lookahead": args.lookahead, "latency_ms": round(1e3 * lat / 44100, 2),
+        "lookahead": args.lookahead, "latency_ms": round(1e3 * lat / SAMPLE_RATE, 2),
         "model": args.test_model or args.model, "model_call_ms": round(plan.model_ms, 3),
         "device": plan.device, "worker": args.worker,
         "frame_time_discontinuities": res.discontinuities, "underruns": s["underruns"],

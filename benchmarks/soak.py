@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rtsep.constants import SAMPLE_RATE
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PLAY = ROOT.parent / "shared" / "data" / "mixes" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
 
@@ -54,7 +56,7 @@ def _signal(play: str, seconds: float = 30.0) -> np.ndarray | None:
         return None
     if play == "noise":
         rng = np.random.default_rng(0)
-        return (0.1 * rng.standard_normal((int(seconds * 44100), 2))).astype(np.float32)
+        return (0.1 * rng.standard_normal((int(seconds * SAMPLE_RATE), 2))).astype(np.float32)
     from rtsep.io.audio import read_audio
 
     x, _ = read_audio(play)

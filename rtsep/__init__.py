@@ -1,16 +1,20 @@
 """rtsep: real-time music stem separation for JACK.
 
-The package is layered; imports go one way only:
+One package per stage; imports go one way only (``tests/test_architecture.py`` checks it)::
 
-- :mod:`rtsep.constants`, :mod:`rtsep.errors` — shared facts, no dependencies.
-- :mod:`rtsep.dsp` — STFT/ISTFT (pyfftw) and Numba kernels. Knows nothing of
-  TensorFlow or JACK.
-- :mod:`rtsep.engine` — streaming overlap-add separator around *any* callable model.
-- :mod:`rtsep.oracle`, :mod:`rtsep.separate`, :mod:`rtsep.evaluate`, :mod:`rtsep.audio`.
-- :mod:`rtsep.nn` — Keras 3 networks (never imports jack).
-- :mod:`rtsep.live` — the JACK client.
-- :mod:`rtsep.cli` — a thin command line over all of the above.
+    constants, errors          shared facts, no dependencies
+    io/        audio files, MUSDB18-HQ track folders, atomic writes, JSON
+    dsp/       the STFT and its Numba kernels (no TensorFlow, no JACK)
+    engine/    the model interface, the streaming and offline separators, the oracle
+    nn/        Keras 3 networks (never import jack)
+    runtime/   model artifacts, the compiled model, the one load_model, stand-in models
+    live/      the JACK client: callback (live/jack/), worker, rings, latency
+    evaluate   SDR per track and over a dataset
+    training/  synthetic data, data pipeline, losses, checkpoints, the training loop
+    cli/       a thin command line over all of the above
 
+``io``, ``dsp`` <- ``engine`` <- ``runtime`` <- ``live``; ``training`` <- ``cli``;
+``live`` never imports ``nn``, ``training`` never imports ``live``.
 Importing :mod:`rtsep` itself imports nothing heavy.
 """
 

@@ -29,10 +29,10 @@ def _load_input(path: Path, resample: bool):
     """Returns (name, mixture (n, 2), stems (4, n, 2) or None, sample-rate note)."""
     import numpy as np
 
+    from rtsep.constants import SAMPLE_RATE, STEMS
+    from rtsep.errors import AudioError
     from rtsep.io.audio import read_audio
     from rtsep.io.tracks import is_track_folder, read_track
-    from rtsep.constants import STEMS
-    from rtsep.errors import AudioError
 
     if path.is_dir():
         if not is_track_folder(path):
@@ -45,7 +45,7 @@ def _load_input(path: Path, resample: bool):
     if info.mono_duplicated:
         notes.append("mono: duplicated to both channels")
     if info.resampled:
-        notes.append(f"resampled {info.sample_rate} Hz -> 44100 Hz")
+        notes.append(f"resampled {info.sample_rate} Hz -> {SAMPLE_RATE} Hz")
     return path.stem, x, None, "; ".join(notes)
 
 
@@ -84,7 +84,7 @@ def run(args) -> int:
         with atomic_path(final, folder=True) as tmp:
             write_stems(tmp, est, SAMPLE_RATE)
             if args.plot:
-                from rtsep.plot import plot_spectrograms
+                from rtsep.cli.plot import plot_spectrograms
 
                 plot_spectrograms(tmp / "spectrograms.png", mix, est, title=name)
         print(f"{name}: wrote {final}/{{vocals,drums,bass,other,instrumental}}.wav")

@@ -18,14 +18,7 @@ COMMANDS = ("demo", "live", "separate", "eval", "train", "synth")
 
 
 def _command_modules():
-    mods = []
-    for name in COMMANDS:
-        try:
-            mods.append(importlib.import_module(f"rtsep.cli.cmd_{name}"))
-        except ModuleNotFoundError as exc:  # a command not built yet in this checkout
-            if exc.name != f"rtsep.cli.cmd_{name}":
-                raise
-    return mods
+    return [importlib.import_module(f"rtsep.cli.cmd_{name}") for name in COMMANDS]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -116,7 +116,7 @@ def _describe_track(folder: Path) -> Track:
         if rate != SAMPLE_RATE:
             raise DatasetError(
                 f"{p}: sample rate {rate} Hz; training reads excerpts in place and "
-                f"needs {SAMPLE_RATE} Hz files (convert first, e.g. `sox in.wav -r 44100 out.wav`)")
+                f"needs {SAMPLE_RATE} Hz files (convert first, e.g. `sox in.wav -r {SAMPLE_RATE} out.wav`)")
     return Track(name=folder.name, stem_paths=files.stem_paths, n_samples=files.n_samples)
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rtsep.dsp.stft import stft
 from rtsep.constants import HOP, N_FFT, OUTPUTS, SAMPLE_RATE
+from rtsep.dsp.stft import stft
 
 
 def plot_spectrograms(path, mix: np.ndarray, separated: np.ndarray, *, title: str = "",
