@@ -26,7 +26,14 @@ def add_arguments(p):
 
 
 def _load_input(path: Path, resample: bool):
-    """Returns (name, mixture (n, 2), stems (4, n, 2) or None, sample-rate note)."""
+    """An input file or track folder.
+
+    Returns
+    -------
+    (name, mixture, stems, note)
+        The track's name, its mixture [shape=(n, 2)], its true stems [shape=(4, n, 2)]
+        (None for a file) and a note on channel or rate conversion ("" when none).
+    """
     import numpy as np
 
     from rtsep.constants import SAMPLE_RATE, STEMS

@@ -56,7 +56,16 @@ class OracleModel:
         self.reset()
 
     def __call__(self, mag: np.ndarray) -> np.ndarray:
-        """Parameters: mag (B, 1024, 192, 2). Returns (B, 4, 1024, 192, 2) float32."""
+        """The true stem magnitudes of the next ``B`` windows (the input is not read).
+
+        Parameters
+        ----------
+        mag : np.ndarray [shape=(B, 1024, 192, 2)]
+
+        Returns
+        -------
+        np.ndarray [shape=(B, 4, 1024, 192, 2), dtype=float32]
+        """
         batch = mag.shape[0]
         out = np.empty((batch, N_STEMS) + self._mags.shape[1:2] + (MODEL_FRAMES, 2), np.float32)
         k = self.config.model_hop_frames

@@ -54,13 +54,19 @@ _REQUIRED_KEYS = {"format", "format_version", "model", "model_sha256", "weights_
 class Artifact:
     """A loaded model artifact.
 
-    Attributes:
-        model: the Keras model, weights loaded (input (batch, 1024, 192, 2)
-            float32 magnitudes, output (batch, 4, 1024, 192, 2) estimates).
-        config: the architecture config it was rebuilt from.
-        card_text: MODEL_CARD.md's text ("" if the file is absent).
-        path: the artifact folder.
-        info: the rest of config.json (params, weights_sha256, training, versions).
+    Attributes
+    ----------
+    model : keras.Model
+        Weights loaded; input (batch, 1024, 192, 2) float32 magnitudes, output
+        (batch, 4, 1024, 192, 2) estimates.
+    config : rtsep.nn.ModelConfig
+        The architecture config it was rebuilt from.
+    card_text : str
+        MODEL_CARD.md's text ("" if the file is absent).
+    path : pathlib.Path
+        The artifact folder.
+    info : dict
+        The rest of config.json (params, weights_sha256, training, versions).
     """
 
     model: Any
@@ -86,16 +92,22 @@ def repo_models_dir() -> Path:
 def resolve_model_path(spec: str | os.PathLike) -> Path:
     """Turn a model spec into an artifact folder.
 
-    Args:
-        spec: an existing artifact folder (or its config.json), or a NAME looked
-            up as ``<models dir>/NAME`` (see :func:`repo_models_dir`).
+    Parameters
+    ----------
+    spec : str or os.PathLike
+        An existing artifact folder (or its config.json), or a NAME looked up as
+        ``<models dir>/NAME`` (see :func:`repo_models_dir`).
 
-    Returns:
+    Returns
+    -------
+    pathlib.Path
         The folder (not yet checked: :func:`load_artifact` does that).
 
-    Raises:
-        ModelError: nothing found; the message names every place looked in and the
-            models available there.
+    Raises
+    ------
+    ModelError
+        Nothing found; the message names every place looked in and the models
+        available there.
     """
     spec_str = os.fspath(spec)
     if not spec_str:
@@ -144,25 +156,35 @@ def save_artifact(out_dir: str | os.PathLike, model, config: ModelConfig, *,
     """Write ``model`` as an artifact folder, atomically.
 
     Everything is written to a temporary folder beside ``out_dir`` which is then
-    renamed into place; an existing artifact at ``out_dir`` is replaced (a
-    non-empty folder that is not an artifact is refused).
+    renamed into place (:func:`rtsep.io.files.atomic_path`); an existing artifact at
+    ``out_dir`` is replaced (a non-empty folder that is not an artifact is refused).
 
-    Args:
-        out_dir: the artifact folder to create, e.g. ``models/default``.
-        model: a built Keras model of ``config`` (e.g. from :func:`rtsep.nn.build_model`).
-        config: its architecture config.
-        card: model-card entries, rendered as MODEL_CARD.md sections, e.g.
-            ``{"training data": "...", "steps": 12000, "sdr": {"vocals": 5.1, ...},
-            "sdr command": "rtsep eval ..."}``; values may be str, numbers, lists
-            or dicts (rendered as bullet lists).
-        training: free-form JSON-able dict stored under ``"training"`` in
-            config.json (e.g. the training config), not used by the loader.
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The artifact folder to create, e.g. ``models/default``.
+    model : keras.Model
+        A built Keras model of ``config`` (e.g. from :func:`rtsep.nn.build_model`).
+    config : rtsep.nn.ModelConfig
+        Its architecture config.
+    card : dict, optional
+        Model-card entries, rendered as MODEL_CARD.md sections, e.g.
+        ``{"training data": "...", "steps": 12000, "sdr": {"vocals": 5.1, ...},
+        "sdr command": "rtsep eval ..."}``; values may be str, numbers, lists or dicts
+        (rendered as bullet lists).
+    training : dict, optional
+        Free-form JSON-able dict stored under ``"training"`` in config.json (e.g. the
+        training config), not used by the loader.
 
-    Returns:
-        The artifact folder path.
+    Returns
+    -------
+    pathlib.Path
+        The artifact folder.
 
-    Raises:
-        ModelError: the model does not match ``config`` or ``out_dir`` is unusable.
+    Raises
+    ------
+    ModelError
+        The model does not match ``config`` or ``out_dir`` is unusable.
     """
     from rtsep.nn import count_params
 
@@ -219,8 +241,18 @@ def load_artifact(path_or_spec: str | os.PathLike) -> Artifact:
     sha256 matches; the rebuilt model's parameter count matches; every weight
     tensor in the file matches the model's variables by name and shape.
 
-    Raises:
-        ModelError: for any failed check, naming the file and what to do.
+    Parameters
+    ----------
+    path_or_spec : str or os.PathLike
+
+    Returns
+    -------
+    Artifact
+
+    Raises
+    ------
+    ModelError
+        For any failed check, naming the file and what to do.
     """
     path = resolve_model_path(path_or_spec)
     cfg_path = path / CONFIG_FILE

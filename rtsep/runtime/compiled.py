@@ -48,17 +48,22 @@ def available_cpus() -> int:
 def configure_tensorflow_threads(threads: int | None = None, inter_op_threads: int = 1) -> tuple[int, int]:
     """Set TensorFlow's intra-/inter-op thread pools (before TF initialises).
 
-    Args:
-        threads: intra-op threads (None: all CPUs available to the process).
-        inter_op_threads: inter-op threads (independent graph branches run in
-            parallel; 1 keeps the model to ``threads`` cores).
-
     GPUs, if any, are set to allocate memory as needed instead of all at once.
 
-    Returns:
-        (intra, inter) actually in effect. If TensorFlow was already initialised
-        by the caller, the pools cannot change any more and their current sizes
-        are returned (0 means TensorFlow's own default, all cores).
+    Parameters
+    ----------
+    threads : int, optional
+        Intra-op threads (None: all CPUs available to the process).
+    inter_op_threads : int
+        Inter-op threads (independent graph branches run in parallel; 1 keeps the
+        model to ``threads`` cores).
+
+    Returns
+    -------
+    (intra, inter) : tuple of int
+        The pools in effect. If TensorFlow was already initialised by the caller, the
+        pools cannot change any more and their current sizes are returned (0 means
+        TensorFlow's own default, all cores).
     """
     import tensorflow as tf
 
@@ -90,17 +95,40 @@ def _cpu_name() -> str:
 class ModelRuntime(StatelessModel):
     """A warmed, compiled model: ``runtime(mag) -> est``.
 
-    Attributes:
-        config: the architecture config.
-        params: parameter count.
-        backend: "tensorflow" or "jax".
-        device: where it runs, in words (e.g. "CPU (2 threads): Intel Xeon ...",
-            "GPU:0 NVIDIA H100 80GB HBM3").
-        batch_size: the batch the fixed-shape function was compiled for.
-        warmup_s: seconds spent tracing/compiling and in the warm-up calls.
-        path: the artifact folder (None for :meth:`from_model`).
-        card_text: the artifact's model card ("" for :meth:`from_model`).
-        model: the Keras model.
+    Parameters
+    ----------
+    model : keras.Model
+        Input (batch, 1024, 192, 2) magnitudes, output (batch, 4, 1024, 192, 2).
+    config : rtsep.nn.ModelConfig
+    batch_size : int
+        The batch of the fixed-shape compiled function.
+    warmup_calls : int
+        Calls made before the constructor returns.
+    path : pathlib.Path, optional
+    card_text : str
+    threads_info : (intra, inter), optional
+        TensorFlow's thread pools, as :func:`configure_tensorflow_threads` returned them.
+
+    Attributes
+    ----------
+    config : rtsep.nn.ModelConfig
+        The architecture config.
+    params : int
+        Parameter count.
+    backend : str
+        ``"tensorflow"`` or ``"jax"``.
+    device : str
+        Where it runs, in words (e.g. "CPU (2 threads): Intel Xeon ...",
+        "GPU:0 NVIDIA H100 80GB HBM3").
+    batch_size : int
+        The batch the fixed-shape function was compiled for.
+    warmup_s : float
+        Seconds spent tracing/compiling and in the warm-up calls.
+    path : pathlib.Path or None
+        The artifact folder (None for :meth:`from_model`).
+    card_text : str
+        The artifact's model card ("" for :meth:`from_model`).
+    model : keras.Model
     """
 
     def __init__(self, model, config: ModelConfig, *, batch_size: int = 1, warmup_calls: int = 3,
@@ -205,15 +233,20 @@ class ModelRuntime(StatelessModel):
     def __call__(self, mag: np.ndarray) -> np.ndarray:
         """Estimates for a batch of magnitude windows.
 
-        Args:
-            mag: float32 (batch, 1024, 192, 2) magnitudes (other float dtypes are
-                converted), batch >= 0.
+        Parameters
+        ----------
+        mag : np.ndarray [shape=(batch, 1024, 192, 2), dtype=float32]
+            Other float dtypes are converted; batch >= 0.
 
-        Returns:
-            float32 (batch, 4, 1024, 192, 2) non-negative estimates (STEMS order).
+        Returns
+        -------
+        np.ndarray [shape=(batch, 4, 1024, 192, 2), dtype=float32]
+            Non-negative estimates, in STEMS order.
 
-        Raises:
-            ModelError: wrong shape.
+        Raises
+        ------
+        ModelError
+            A wrong shape.
         """
         x = np.asarray(mag)
         if x.ndim != 4 or tuple(x.shape[1:]) != INPUT_SHAPE:

@@ -75,10 +75,14 @@ reach before the excerpt (zero-padded); frame ``FRAME_OFFSET + k`` is the excerp
 class Track:
     """One track folder, described without reading its audio.
 
-    Attributes:
-        name: the folder name.
-        stem_paths: one file per stem, in :data:`rtsep.constants.STEMS` order.
-        n_samples: usable length (the shortest stem), in samples at 44.1 kHz.
+    Attributes
+    ----------
+    name : str
+        The folder name.
+    stem_paths : tuple of pathlib.Path
+        One file per stem, in :data:`rtsep.constants.STEMS` order.
+    n_samples : int
+        Usable length (the shortest stem), in samples at 44.1 kHz.
     """
 
     name: str
@@ -87,6 +91,7 @@ class Track:
 
     @property
     def duration_s(self) -> float:
+        """Usable length in seconds."""
         return self.n_samples / SAMPLE_RATE
 
 
@@ -236,10 +241,14 @@ def excerpt_magnitudes(x: np.ndarray) -> np.ndarray:
 class AugmentConfig:
     """Augmentations of the training examples (see the module docstring).
 
-    Attributes:
-        gain_min, gain_max: per-stem gain range (linear factor).
-        channel_swap_prob: probability to swap a stem's left and right channels.
-        remix_prob: probability that a stem comes from another random track.
+    Attributes
+    ----------
+    gain_min, gain_max : float
+        Per-stem gain range (linear factor).
+    channel_swap_prob : float
+        Probability to swap a stem's left and right channels.
+    remix_prob : float
+        Probability that a stem comes from another random track.
     """
 
     gain_min: float = 0.25
@@ -277,11 +286,16 @@ class AugmentConfig:
 class ExcerptPlan:
     """Where the stems of one example come from and how they are altered.
 
-    Attributes:
-        tracks: index into the sampler's track list, per stem.
-        starts: first sample of each stem's excerpt.
-        gains: linear gain per stem.
-        swaps: whether each stem's channels are swapped.
+    Attributes
+    ----------
+    tracks : tuple of int
+        Index into the sampler's track list, per stem.
+    starts : tuple of int
+        First sample of each stem's excerpt.
+    gains : tuple of float
+        Linear gain per stem.
+    swaps : tuple of bool
+        Whether each stem's channels are swapped.
     """
 
     tracks: tuple[int, ...]
@@ -477,10 +491,14 @@ def make_dataset(sampler: ExampleSampler, *, batch_size: int, start_index: int =
 class ValidationExcerpt:
     """A fixed excerpt of a validation track, held in memory.
 
-    Attributes:
-        track: the track name.
-        start: first sample in the track.
-        stems: float32 (4, n, 2), the stems in STEMS order (no augmentation).
+    Attributes
+    ----------
+    track : str
+        The track name.
+    start : int
+        First sample in the track.
+    stems : np.ndarray [shape=(4, n, 2), dtype=float32]
+        The stems in STEMS order (no augmentation).
     """
 
     track: str
@@ -489,7 +507,7 @@ class ValidationExcerpt:
 
     @property
     def mixture(self) -> np.ndarray:
-        """float32 (n, 2): the sum of the stems."""
+        """The sum of the stems: np.ndarray [shape=(n, 2), dtype=float32]."""
         return self.stems.sum(axis=0, dtype=np.float32)
 
 
