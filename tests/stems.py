@@ -1,6 +1,9 @@
-"""Synthetic test stems shared by the data and training tests."""
+"""Synthetic test stems and track folders shared by the data and training tests."""
+
+from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from rtsep.constants import SAMPLE_RATE, STEMS
 
@@ -18,3 +21,12 @@ def synth_stems(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         pan = rng.uniform(0.3, 1.0)
         out[name] = np.stack([mono * pan, mono * (1.3 - pan)], axis=1).astype(np.float32)
     return out
+
+
+def write_track(folder: Path, stems: dict[str, np.ndarray], *, ext: str = ".wav",
+                sample_rate: int = SAMPLE_RATE) -> Path:
+    """Write ``stems`` as ``folder/<stem><ext>`` (32-bit float WAV or 24-bit FLAC)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, x in stems.items():
+        sf.write(str(folder / f"{name}{ext}"), x, sample_rate, subtype="FLOAT" if ext == ".wav" else "PCM_24")
+    return folder

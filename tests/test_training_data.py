@@ -7,7 +7,6 @@ magnitudes here are O(1..100).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,26 +22,17 @@ from rtsep.training.data import (
     examples_from_stems,
     excerpt_magnitudes,
     find_tracks,
-    make_dataset,
     read_excerpt,
     split_tracks,
     validation_excerpts,
 )
 from rtsep.errors import ConfigError, DatasetError
 
-from stems import synth_stems  # noqa: E402  (tests/stems.py)
+from stems import synth_stems, write_track  # noqa: E402  (tests/stems.py)
 
 MAG_ATOL = 1e-4
 
 
-
-
-def write_track(folder: Path, stems: dict[str, np.ndarray], *, ext: str = ".wav",
-                sample_rate: int = SAMPLE_RATE) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, x in stems.items():
-        sf.write(str(folder / f"{name}{ext}"), x, sample_rate, subtype="FLOAT" if ext == ".wav" else "PCM_24")
-    return folder
 
 
 @pytest.fixture
@@ -319,37 +309,6 @@ def test_validation_excerpts_are_fixed(dataset):
     assert len(short) == 1 and short[0].stems.shape[1] == tracks[2].n_samples
 
 
-def test_tf_dataset_matches_sampler(dataset):
-    tracks = find_tracks(dataset)
-    sampler = ExampleSampler(tracks, seed=9)
-    ds = make_dataset(sampler, batch_size=2, start_index=6, workers=2)
-    x, y = next(iter(ds))
-    assert x.shape == (2, MODEL_BINS, MODEL_FRAMES, 2) and x.dtype.name == "float32"
-    assert y.shape == (2, 4, MODEL_BINS, MODEL_FRAMES, 2) and y.dtype.name == "float32"
-    for k in range(2):
-        ex, ey = sampler.example(6 + k)
-        np.testing.assert_array_equal(x[k].numpy(), ex)
-        np.testing.assert_array_equal(y[k].numpy(), ey)
-
-
 def test_examples_from_stems_rejects_wrong_length():
     with pytest.raises(ValueError, match="excerpt"):
         examples_from_stems(np.zeros((4, 1000, 2), np.float32))
-
-
-def test_sharded_example_index_covers_the_stream_once():
-    from rtsep.training.data import sharded_example_index
-
-    b, start = 3, 12
-    assert [sharded_example_index(j, batch_size=b, start_index=start) for j in range(7)] == list(range(12, 19))
-    for shards, reps in ((2, 1), (3, 2), (1, 4)):
-        seen = []
-        for k in range(shards):
-            seen += [sharded_example_index(j, batch_size=b, start_index=start, shard_index=k,
-                                           num_shards=shards, replicas_per_shard=reps)
-                     for j in range(b * reps * 5)]  # 5 steps
-        assert sorted(seen) == list(range(start, start + 5 * b * shards * reps))
-        # step 0 of every shard lies in the first global batch
-        first = [sharded_example_index(0, batch_size=b, start_index=start, shard_index=k,
-                                       num_shards=shards, replicas_per_shard=reps) for k in range(shards)]
-        assert max(first) < start + b * shards * reps

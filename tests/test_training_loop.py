@@ -14,15 +14,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import soundfile as sf
 
-from rtsep.constants import SAMPLE_RATE, STEMS
+from rtsep.constants import STEMS
 from rtsep.training.data import EXCERPT_SAMPLES, AugmentConfig
 from rtsep.errors import ConfigError
 from rtsep.training.checkpoints import list_checkpoints
 from rtsep.training.config import TrainConfig
 from rtsep.training.loop import train
-from stems import synth_stems  # tests/stems.py
+from stems import synth_stems, write_track  # tests/stems.py
 
 
 
@@ -30,10 +29,7 @@ from stems import synth_stems  # tests/stems.py
 def make_dataset_folder(root: Path, n_tracks: int, n_samples: int, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     for k in range(n_tracks):
-        folder = root / f"song{k}"
-        folder.mkdir(parents=True)
-        for name, x in synth_stems(rng, n_samples).items():
-            sf.write(str(folder / f"{name}.wav"), x, SAMPLE_RATE, subtype="FLOAT")
+        write_track(root / f"song{k}", synth_stems(rng, n_samples))
     return root
 
 

@@ -41,7 +41,8 @@ Track order ("shuffling"): example ``i`` uses track ``perm_e[i % n]`` where
 ``perm_e`` is a fresh permutation of the training tracks for every pass
 ``e = i // n``: every track once per pass, in a different order each pass.
 
-TensorFlow is imported only by :func:`make_dataset`.
+This module does not import TensorFlow: the ``tf.data`` pipeline over its examples
+is :mod:`rtsep.training.pipeline`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from rtsep.dsp.stft import model_magnitudes, stft, to_model_layout
+from rtsep.dsp.stft import stft, to_model_layout
 from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_FFT, N_STEMS, SAMPLE_RATE
 from rtsep.errors import ConfigError, DatasetError
 from rtsep.io.jsonio import check_fields
@@ -225,12 +226,9 @@ def excerpt_magnitudes(x: np.ndarray) -> np.ndarray:
     -------
     np.ndarray [shape=(MODEL_BINS, MODEL_FRAMES, 2), dtype=float32]
         Frames ``FRAME_OFFSET .. FRAME_OFFSET + 191`` of
-        ``rtsep.model_magnitudes(x)``: the engine's magnitudes of these samples.
+        ``rtsep.dsp.stft.model_magnitudes(x)``: the engine's magnitudes of these samples.
     """
-    if x.shape != (EXCERPT_SAMPLES, N_CHANNELS):
-        raise ValueError(f"expected an excerpt of shape {(EXCERPT_SAMPLES, N_CHANNELS)}, got {x.shape}")
-    mag = model_magnitudes(x)
-    return np.ascontiguousarray(mag[:, FRAME_OFFSET:FRAME_OFFSET + MODEL_FRAMES, :])
+    return np.abs(excerpt_spectra(x))
 
 
 # ----------------------------------------------------------------------------------
@@ -422,67 +420,6 @@ def examples_from_stems(stems: np.ndarray, *, target: str = "magnitude") -> tupl
     return x, y
 
 
-def sharded_example_index(local_index: int, *, batch_size: int, start_index: int = 0,
-                          shard_index: int = 0, num_shards: int = 1, replicas_per_shard: int = 1) -> int:
-    """Which example of the global stream a shard's ``local_index``-th example is.
-
-    The global stream is cut into blocks of ``batch_size`` (one replica's batch);
-    a step takes ``num_shards * replicas_per_shard`` consecutive blocks, of which
-    shard ``k`` (an input pipeline feeding ``replicas_per_shard`` replicas, one block
-    each, in turn) takes blocks ``k*r .. k*r + r - 1``. With one shard and one
-    replica this is ``start_index + local_index``; together the shards take every
-    example exactly once.
-    """
-    r = int(replicas_per_shard)
-    block, offset = divmod(int(local_index), int(batch_size))
-    step, slot = divmod(block, r)
-    global_block = step * int(num_shards) * r + int(shard_index) * r + slot
-    return int(start_index) + global_block * int(batch_size) + offset
-
-
-def make_dataset(sampler: ExampleSampler, *, batch_size: int, start_index: int = 0,
-                 workers: int = 2, prefetch_batches: int = 2, shard_index: int = 0,
-                 num_shards: int = 1, replicas_per_shard: int = 1):
-    """An endless ``tf.data.Dataset`` of batches, starting at example ``start_index``.
-
-    Examples are made by ``workers`` parallel calls (Python threads inside tf.data;
-    reading, numpy and FFTW release the GIL), kept in order (deterministic). For
-    distributed training, each input pipeline makes only its own share of the
-    stream (see :func:`sharded_example_index`).
-
-    Returns
-    -------
-    tf.data.Dataset yielding ``(x, y)`` with x float32 (batch_size, 1024, 192, 2),
-    y float32 (batch_size, 4, 1024, 192, 2).
-    """
-    import tensorflow as tf
-
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    if not 0 <= shard_index < num_shards or replicas_per_shard < 1:
-        raise ConfigError(f"bad shard {shard_index} of {num_shards} ({replicas_per_shard} replicas each)")
-
-    def _make(j):
-        return sampler.example(sharded_example_index(
-            int(j), batch_size=batch_size, start_index=start_index, shard_index=shard_index,
-            num_shards=num_shards, replicas_per_shard=replicas_per_shard))
-
-    def _map(j):
-        x, y = tf.numpy_function(_make, [j], (tf.float32, tf.float32), stateful=False)
-        x.set_shape((MODEL_BINS, MODEL_FRAMES, N_CHANNELS))
-        y.set_shape((N_STEMS, MODEL_BINS, MODEL_FRAMES, N_CHANNELS))
-        return x, y
-
-    ds = tf.data.Dataset.range(0, 2 ** 62)
-    ds = ds.map(_map, num_parallel_calls=max(1, int(workers)), deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=True)
-    ds = ds.prefetch(max(1, int(prefetch_batches)))
-    opts = tf.data.Options()
-    # the shards are made here (each pipeline makes only its examples): no auto-sharding
-    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return ds.with_options(opts)
-
-
 # ----------------------------------------------------------------------------------
 # Validation excerpts
 # ----------------------------------------------------------------------------------
@@ -545,6 +482,6 @@ def validation_excerpts(tracks: list[Track], *, n_excerpts: int = 4, seconds: fl
 __all__ = [
     "EXCERPT_SAMPLES", "FRAME_OFFSET", "Track", "find_tracks", "split_tracks", "dataset_hours",
     "read_excerpt", "TARGETS", "excerpt_spectra", "excerpt_magnitudes", "AugmentConfig", "ExcerptPlan",
-    "ExampleSampler", "examples_from_stems", "sharded_example_index", "make_dataset", "ValidationExcerpt",
+    "ExampleSampler", "examples_from_stems", "ValidationExcerpt",
     "validation_excerpts",
 ]
