@@ -178,11 +178,11 @@ class StreamUNetConfig:
     """A U-Net causal in time: strided along the bins only, so a frame is a column.
 
     Encoder level i: a :class:`rtsep.nn.streaming.CausalConv` with ``filters[i]``
-    channels, ``kernel_frames`` taps in time spaced ``dilations[i]`` frames apart,
+    channels, ``kernel_frames`` taps in time (this frame and the ones before it),
     ``kernel_bins`` along the bins with stride 2 (leaky ReLU). Thinned skips (1x1
     convs to ``skip_filters[i]`` channels) as in :class:`UNetConfig`. Decoder:
     per-frame stride-2 transposed convs along the bins (ReLU). The receptive field
-    in time is ``1 + (kernel_frames - 1) * sum(dilations)`` frames of the past.
+    in time is ``(kernel_frames - 1) * len(filters)`` frames of the past.
 
     Attributes
     ----------
@@ -190,8 +190,6 @@ class StreamUNetConfig:
         Encoder channels per level (1..5 levels: 1024 bins / 2**5 = 32).
     skip_filters : tuple of int
         Thinned skip channels per level (the last, the bottleneck, unused); 0: none.
-    dilations : tuple of int
-        Time dilation of each encoder level's taps.
     kernel_frames, kernel_bins : int
         Taps in time (>= 1) and kernel along the bins (odd).
     output_stride : int
@@ -201,7 +199,6 @@ class StreamUNetConfig:
 
     filters: tuple[int, ...] = (8, 16, 32)
     skip_filters: tuple[int, ...] = (4, 8, 0)
-    dilations: tuple[int, ...] = (1, 2, 4)
     kernel_frames: int = 3
     kernel_bins: int = 3
     output_stride: int = 1
@@ -213,8 +210,6 @@ class StreamUNetConfig:
                f"skip_filters {self.skip_filters} must have as many entries as filters {self.filters}")
         _check(all(s >= 0 for s in self.skip_filters), where,
                f"skip_filters must be >= 0, got {self.skip_filters}")
-        _check(len(self.dilations) == len(self.filters) and all(d >= 1 for d in self.dilations),
-               where, f"dilations {self.dilations} must be >= 1, one per level of {self.filters}")
         _check(self.kernel_frames >= 1, where, f"kernel_frames must be >= 1, got {self.kernel_frames}")
         _check(self.kernel_bins >= 1 and self.kernel_bins % 2 == 1, where,
                f"kernel_bins must be odd and >= 1, got {self.kernel_bins}")
@@ -224,7 +219,7 @@ class StreamUNetConfig:
     @property
     def history_frames(self) -> int:
         """Frames of the past the U-Net's output depends on (besides the current one)."""
-        return (self.kernel_frames - 1) * sum(self.dilations)
+        return (self.kernel_frames - 1) * len(self.filters)
 
 
 @dataclass(frozen=True)
@@ -282,15 +277,15 @@ _PRESETS: dict[tuple[str, str], Any] = {
                         output_stride=2),
         other_unet=UNetConfig(filters=(4,), skip_filters=(0,), kernel_size=3, batch_norm=False)),
     ("stream_unet", "default"): lambda: StreamUNetConfig(
-        filters=(12, 24, 48, 96), skip_filters=(4, 8, 16, 0), dilations=(1, 2, 4, 8)),
+        filters=(12, 24, 48, 96), skip_filters=(4, 8, 16, 0)),
     ("stream_unet", "tiny"): lambda: StreamUNetConfig(
-        filters=(4, 8), skip_filters=(2, 0), dilations=(1, 2)),
+        filters=(4, 8), skip_filters=(2, 0)),
     ("stream_hybrid", "default"): lambda: StreamHybridConfig(),
     ("stream_hybrid", "tiny"): lambda: StreamHybridConfig(
         context_frames=16, d_model=8, n_heads=2, n_layers=1, ffn_dim=16, cross_layers=(0,),
         bass_bins=32, bass_d_model=8, bass_n_heads=2, bass_n_layers=1, bass_ffn_dim=8,
-        unet=StreamUNetConfig(filters=(4, 8), skip_filters=(2, 0), dilations=(1, 2), output_stride=2),
-        other_unet=StreamUNetConfig(filters=(4,), skip_filters=(0,), dilations=(1,), output_stride=2)),
+        unet=StreamUNetConfig(filters=(4, 8), skip_filters=(2, 0), output_stride=2),
+        other_unet=StreamUNetConfig(filters=(4,), skip_filters=(0,), output_stride=2)),
 }
 
 

@@ -65,9 +65,9 @@ class CausalUNet(keras.layers.Layer):
         name = self.name
         self.enc, self.skips, self.dec = [], [], []
         c, f = c_in, n_bins
-        for i, (filters, dil) in enumerate(zip(cfg.filters, cfg.dilations)):
+        for i, filters in enumerate(cfg.filters):
             conv = CausalConv(filters, c, cfg.kernel_frames, cfg.kernel_bins, bin_stride=2,
-                              dilation=dil, n_bins=f, name=f"{name}_enc{i}")
+                              n_bins=f, name=f"{name}_enc{i}")
             conv.build()
             self.enc.append(conv)
             c, f = filters, f // 2

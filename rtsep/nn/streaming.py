@@ -20,7 +20,7 @@ new, and kept in a *ring* of ``R`` slots (``R`` = ``W - 1 + K`` rounded up to a
 multiple of ``K``): a step writes its ``K`` new rows in place over the oldest ones
 (no copy of the rest), and :class:`StepContext` tells every layer which slot holds
 which frame (the slots' ages) and where to write. Convolutions along time keep the
-last ``dilation * (kernel_frames - 1)`` input columns.
+last ``kernel_frames - 1`` input columns.
 
 Layout: frames-major, ``(batch, frames, bins, channels)`` images and
 ``(batch, S, frames, d)`` stem-batched tokens, as in :mod:`rtsep.nn.layers`.
@@ -248,57 +248,56 @@ class CausalStemAttention(StreamLayer):
 class CausalConv(StreamLayer):
     """A convolution over (frames, bins), causal in time, optionally strided in bins.
 
-    ``y[t] = sum_tau W_tau x[t - tau * dilation]`` over ``kernel_frames`` taps (the
-    taps before the first frame see zeros), each tap a ``kernel_bins`` convolution
-    along the bins ("same" padding, stride ``bin_stride``). Computed as one
-    convolution of the taps stacked on the channel axis. The step form's state is
-    the last ``dilation * (kernel_frames - 1)`` input columns.
+    ``kernel_frames`` taps in time (frames ``t - kernel_frames + 1 .. t``; the taps
+    before the first frame see zeros) by ``kernel_bins`` along the bins ("same"
+    padding as Keras pads it, stride ``bin_stride``): one native 2-D convolution
+    on the input padded in time. The step form's state is the last
+    ``kernel_frames - 1`` input columns.
 
     Input: (batch, frames, bins, c_in). Output: (batch, frames, bins / bin_stride, filters).
     """
 
     def __init__(self, filters: int, c_in: int, kernel_frames: int = 3, kernel_bins: int = 3,
-                 bin_stride: int = 1, dilation: int = 1, n_bins: int = 0, use_bias: bool = True,
-                 **kwargs):
+                 bin_stride: int = 1, n_bins: int = 0, use_bias: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.c_in = int(c_in)
         self.kernel_frames = int(kernel_frames)
         self.kernel_bins = int(kernel_bins)
         self.bin_stride = int(bin_stride)
-        self.dilation = int(dilation)
         self.n_bins = int(n_bins)
         self.use_bias = bool(use_bias)
-        self.history = self.dilation * (self.kernel_frames - 1)
+        self.history = self.kernel_frames - 1
         self.stateful = self.history > 0
+        # "same" along the bins, as Keras/TensorFlow pad it (the extra one at the end)
+        out_bins = -(-self.n_bins // self.bin_stride)
+        total = max((out_bins - 1) * self.bin_stride + self.kernel_bins - self.n_bins, 0)
+        self._bin_pad = (total // 2, total - total // 2)
 
     def build(self, input_shape=None):
         self.kernel = self.add_weight(
-            name="kernel", shape=(1, self.kernel_bins, self.kernel_frames * self.c_in, self.filters),
+            name="kernel", shape=(self.kernel_frames, self.kernel_bins, self.c_in, self.filters),
             initializer="glorot_uniform")
         if self.use_bias:
             self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
-    def _conv(self, padded, t):
-        """``padded`` (B, history + t, F, C): its ``t`` outputs."""
-        taps = [padded[:, i * self.dilation:i * self.dilation + t]
-                for i in range(self.kernel_frames)]
-        x = taps[0] if len(taps) == 1 else ops.concatenate(taps, axis=-1)
-        y = ops.conv(x, self.kernel, strides=(1, self.bin_stride), padding="same")
+    def _conv(self, padded):
+        """``padded`` (B, history + t, F, C), already padded in time: its ``t`` outputs."""
+        x = ops.pad(padded, ((0, 0), (0, 0), self._bin_pad, (0, 0)))
+        y = ops.conv(x, self.kernel, strides=(1, self.bin_stride), padding="valid")
         return y + self.bias if self.use_bias else y
 
     def full(self, x):
-        t = x.shape[1]
         if self.history:
             x = ops.pad(x, ((0, 0), (self.history, 0), (0, 0), (0, 0)))
-        return self._conv(x, t)
+        return self._conv(x)
 
     def step(self, x, state, ctx):
         if not self.history:
-            return self._conv(x, x.shape[1]), state
+            return self._conv(x), state
         k = x.shape[1]
         padded = ops.concatenate([state, x], axis=1)
-        return self._conv(padded, k), padded[:, k:]
+        return self._conv(padded), padded[:, k:]
 
     def initial_state(self, batch: int, ring: int):
         return np.zeros((batch, self.history, self.n_bins, self.c_in), np.float32)
@@ -306,8 +305,7 @@ class CausalConv(StreamLayer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "c_in": self.c_in,
                 "kernel_frames": self.kernel_frames, "kernel_bins": self.kernel_bins,
-                "bin_stride": self.bin_stride, "dilation": self.dilation, "n_bins": self.n_bins,
-                "use_bias": self.use_bias}
+                "bin_stride": self.bin_stride, "n_bins": self.n_bins, "use_bias": self.use_bias}
 
 
 EMPTY_AGE = 1e9
