@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 __all__ = ["ARCHS", "SIZES", "HybridConfig", "ModelConfig", "UNetConfig", "build_model",
-           "count_params"]
+           "count_params", "transfer_weights"]
 
 
 def build_model(config: ModelConfig) -> "keras.Model":
@@ -47,3 +47,32 @@ def count_params(model: "keras.Model") -> int:
     """Number of scalars in the model's weights (trainable and not)."""
     import numpy as np
     return int(sum(int(np.prod(w.shape)) for w in model.weights))
+
+
+def transfer_weights(src: "keras.Model", dst: "keras.Model") -> tuple[list[str], list[str]]:
+    """Copy into ``dst`` every weight of ``src`` with the same path and shape.
+
+    A warm start across architectures that share layers (the ``stream_hybrid`` reuses
+    the ``hybrid``'s token embeddings, attention, feed-forward and output projections,
+    under the same layer names).
+
+    Parameters
+    ----------
+    src, dst : keras.Model
+        Built models.
+
+    Returns
+    -------
+    (copied, kept) : list of str, list of str
+        Paths of ``dst``'s weights copied from ``src``, and of those left as they were.
+    """
+    have = {w.path: w for w in src.weights}
+    copied, kept = [], []
+    for w in dst.weights:
+        s = have.get(w.path)
+        if s is not None and tuple(s.shape) == tuple(w.shape):
+            w.assign(s.numpy() if hasattr(s, "numpy") else s.value)
+            copied.append(w.path)
+        else:
+            kept.append(w.path)
+    return copied, kept
