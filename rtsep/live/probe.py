@@ -65,81 +65,22 @@ def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
     signal = np.ascontiguousarray(signal, np.float32)
     if signal.ndim != 2 or signal.shape[1] != len(targets):
         raise ValueError(f"signal must be (n, {len(targets)}), got {signal.shape}")
-    n_sig = signal.shape[0]
-    rec = np.zeros((len(sinks), record_frames), np.float32)
-    start = [None]
-    done = [False]
-    # frame-time continuity per client: [expected next frame time, discontinuities]
-    cont = {"player": [None, 0], "recorder": [None, 0]}
+    probe = _PlayRecord(signal, len(sinks), record_frames)
     player = open_client(f"{name}-player", servername)
     recorder = open_client(f"{name}-recorder", servername)
     try:
-        pouts = [player.outports.register(f"out_{j}") for j in range(len(targets))]
-        rins = [recorder.inports.register(f"in_{j}") for j in range(len(sinks))]
-        sig_cols = [np.ascontiguousarray(signal[:, j]) for j in range(len(targets))]
-
-        def check(c, now, frames):
-            if c[0] is not None and now != c[0]:
-                c[1] += 1
-            c[0] = (now + frames) & 0xFFFFFFFF
-
-        @player.set_process_callback
-        def play(frames):
-            now = player.last_frame_time
-            t0 = start[0]
-            if t0 is not None:
-                check(cont["player"], now, frames)
-            for j, port in enumerate(pouts):
-                buf = port.get_array()
-                buf[:] = 0.0
-                if t0 is None:
-                    continue
-                off = _frame_diff(now, t0)
-                a, b = max(off, 0), min(off + frames, n_sig)
-                if a < b:
-                    buf[a - off:b - off] = sig_cols[j][a:b]
-
-        @recorder.set_process_callback
-        def record(frames):
-            now = recorder.last_frame_time
-            t0 = start[0]
-            if t0 is None or done[0]:
-                return
-            check(cont["recorder"], now, frames)
-            off = _frame_diff(now, t0)
-            a, b = max(off, 0), min(off + frames, record_frames)
-            for j, port in enumerate(rins):
-                if a < b:
-                    rec[j, a:b] = port.get_array()[a - off:b - off]
-            if off + frames >= record_frames:
-                done[0] = True
-
+        probe.attach(player, recorder)
         player.activate()
         recorder.activate()
         try:
-            for port, dsts in zip(pouts, targets):
+            for port, dsts in zip(probe.pouts, targets):
                 for dst in dsts:
                     player.connect(port, dst)
-            for src, port in zip(sinks, rins):
+            for src, port in zip(sinks, probe.rins):
                 recorder.connect(src, port)
         except Exception as exc:  # jack.JackError
             raise JackError(f"cannot connect the probe clients: {exc}") from None
-        time.sleep(0.05)
-        now = player.frame_time
-        if start_frame is None:
-            start_frame = now + int(lead_s * player.samplerate)
-        elif _frame_diff(start_frame, now) < 2 * player.blocksize:
-            raise JackError(f"the start frame {start_frame} is not in the future (now {now})")
-        start[0] = int(start_frame) & 0xFFFFFFFF
-        if timeout_s is None:
-            ahead = max(_frame_diff(start[0], now), 0) / player.samplerate
-            timeout_s = record_frames / player.samplerate + ahead + 10.0
-        deadline = time.monotonic() + timeout_s
-        while not done[0]:
-            if time.monotonic() > deadline:
-                raise JackError(f"recording did not finish within {timeout_s:.1f} s "
-                                "(is the JACK server running?)")
-            time.sleep(0.02)
+        probe.run(player, lead_s, start_frame, timeout_s)
     finally:
         for c in (player, recorder):
             try:
@@ -148,8 +89,88 @@ def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
                 pass
             c.close()
     if stats is not None:
-        stats["discontinuities"] = cont["player"][1] + cont["recorder"][1]
-    return rec.T.copy()
+        stats["discontinuities"] = probe.discontinuities
+    return probe.rec.T.copy()
+
+
+class _PlayRecord:
+    """The state of one :func:`play_record` and its two JACK process callbacks (Python)."""
+
+    def __init__(self, signal: np.ndarray, n_sinks: int, record_frames: int):
+        self.sig_cols = [np.ascontiguousarray(signal[:, j]) for j in range(signal.shape[1])]
+        self.n_sig = signal.shape[0]
+        self.record_frames = record_frames
+        self.rec = np.zeros((n_sinks, record_frames), np.float32)
+        self.start = None  # the start frame time, once chosen
+        self.done = False
+        # frame-time continuity per client: [expected next frame time, discontinuities]
+        self._cont = {"player": [None, 0], "recorder": [None, 0]}
+        self.pouts = self.rins = None
+
+    @property
+    def discontinuities(self) -> int:
+        return self._cont["player"][1] + self._cont["recorder"][1]
+
+    def attach(self, player, recorder) -> None:
+        """Register the ports and the process callbacks (before activation)."""
+        self.pouts = [player.outports.register(f"out_{j}") for j in range(len(self.sig_cols))]
+        self.rins = [recorder.inports.register(f"in_{j}") for j in range(self.rec.shape[0])]
+        player.set_process_callback(lambda frames: self._play(player, frames))
+        recorder.set_process_callback(lambda frames: self._record(recorder, frames))
+
+    @staticmethod
+    def _check(c, now, frames) -> None:
+        if c[0] is not None and now != c[0]:
+            c[1] += 1
+        c[0] = (now + frames) & 0xFFFFFFFF
+
+    def _play(self, player, frames) -> None:
+        now = player.last_frame_time
+        t0 = self.start
+        if t0 is not None:
+            self._check(self._cont["player"], now, frames)
+        for j, port in enumerate(self.pouts):
+            buf = port.get_array()
+            buf[:] = 0.0
+            if t0 is None:
+                continue
+            off = _frame_diff(now, t0)
+            a, b = max(off, 0), min(off + frames, self.n_sig)
+            if a < b:
+                buf[a - off:b - off] = self.sig_cols[j][a:b]
+
+    def _record(self, recorder, frames) -> None:
+        now = recorder.last_frame_time
+        t0 = self.start
+        if t0 is None or self.done:
+            return
+        self._check(self._cont["recorder"], now, frames)
+        off = _frame_diff(now, t0)
+        a, b = max(off, 0), min(off + frames, self.record_frames)
+        for j, port in enumerate(self.rins):
+            if a < b:
+                self.rec[j, a:b] = port.get_array()[a - off:b - off]
+        if off + frames >= self.record_frames:
+            self.done = True
+
+    def run(self, player, lead_s: float, start_frame: int | None, timeout_s: float | None) -> None:
+        """Choose the start frame, then wait until the recording is complete."""
+        time.sleep(0.05)
+        now = player.frame_time
+        if start_frame is None:
+            start_frame = now + int(lead_s * player.samplerate)
+        elif _frame_diff(start_frame, now) < 2 * player.blocksize:
+            raise JackError(f"the start frame {start_frame} is not in the future (now {now})")
+        self.start = int(start_frame) & 0xFFFFFFFF
+        if timeout_s is None:
+            ahead = max(_frame_diff(self.start, now), 0) / player.samplerate
+            timeout_s = self.record_frames / player.samplerate + ahead + 10.0
+        deadline = time.monotonic() + timeout_s
+        while not self.done:
+            if time.monotonic() > deadline:
+                raise JackError(f"recording did not finish within {timeout_s:.1f} s "
+                                "(is the JACK server running?)")
+            time.sleep(0.02)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Training, one stage per module:
 
 - :mod:`~rtsep.training.synth` — synthetic multitrack songs (``rtsep synth``);
-- :mod:`~rtsep.training.data` — the streamed, augmented examples of a MUSDB18-HQ-style folder;
+- :mod:`~rtsep.training.data` — the augmented examples of a MUSDB18-HQ-style folder;
+- :mod:`~rtsep.training.pipeline` — their ``tf.data`` stream;
 - :mod:`~rtsep.training.config` — :class:`~rtsep.training.config.TrainConfig`, saved beside the weights;
 - :mod:`~rtsep.training.losses` — the losses;
 - :mod:`~rtsep.training.checkpoints` — checkpoints and the run state (resume);
