@@ -22,11 +22,12 @@ def test_tf_dataset_matches_sampler(dataset):
     tracks = find_tracks(dataset)
     sampler = ExampleSampler(tracks, seed=9)
     ds = make_dataset(sampler, batch_size=2, start_index=6, workers=2)
-    x, y = next(iter(ds))
+    x, y, full = next(iter(ds))
     assert x.shape == (2, MODEL_BINS, MODEL_FRAMES, 2) and x.dtype.name == "float32"
     assert y.shape == (2, 4, MODEL_BINS, MODEL_FRAMES, 2) and y.dtype.name == "float32"
+    np.testing.assert_array_equal(full.numpy(), [1.0, 1.0])
     for k in range(2):
-        ex, ey = sampler.example(6 + k)
+        ex, ey, _ = sampler.example(6 + k)
         np.testing.assert_array_equal(x[k].numpy(), ex)
         np.testing.assert_array_equal(y[k].numpy(), ey)
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import shlex
 
+from rtsep.nn.config import ARCHS
+
 NAME = "train"
-HELP = ("Train a model (unet or hybrid) on track folders with vocals/drums/bass/other stems; "
+HELP = ("Train a model (unet, hybrid, stream_unet or stream_hybrid) on track folders with "
+        "vocals/drums/bass/other stems (and accompaniment tracks: vocals + accompaniment); "
         "writes the artifact, checkpoints and TensorBoard logs to --out.")
 
 # (flag, TrainConfig field, type, help). Unset options keep TrainConfig's defaults.
@@ -24,15 +27,19 @@ _OPTIONS = (
                             "against phase-sensitive targets)"),
     ("--workers", "workers", int, "parallel example makers in the input pipeline (default 2)"),
     ("--remix-prob", None, float, "probability that a stem comes from another track (default 0.5)"),
+    ("--partial-fraction", "partial_fraction", float,
+     "share of examples from accompaniment tracks (vocals + accompaniment only; default: "
+     "as many as their share of the tracks)"),
 )
 
 
 def add_arguments(p):
     p.add_argument("--data", required=True, metavar="DIR",
                    help="dataset: a folder of track folders (MUSDB18-HQ layout: vocals, drums, bass, "
-                        "other as .wav or .flac at 44.1 kHz; a mixture file is ignored), or a "
-                        "MUSDB18-HQ root (its train/ is used)")
-    p.add_argument("--arch", choices=("unet", "hybrid"), default=None,
+                        "other as .wav or .flac at 44.1 kHz; a mixture file is ignored; or "
+                        "accompaniment tracks: vocals and accompaniment), or a MUSDB18-HQ root "
+                        "(its train/ is used)")
+    p.add_argument("--arch", choices=ARCHS, default=None,
                    help="architecture (required unless --config names one)")
     p.add_argument("--config", metavar="FILE", default=None,
                    help="model config JSON (ModelConfig: {\"arch\": ..., \"net\": {...}}, or an "
@@ -40,7 +47,8 @@ def add_arguments(p):
     p.add_argument("--init-from", metavar="MODEL", default=None,
                    help="start from the weights of this model (a name under models/, e.g. default, "
                         "or an artifact folder) to fine-tune it; its config is used unless "
-                        "--arch/--config name one, which must then equal it")
+                        "--arch/--config name another, which then takes the weights it shares "
+                        "(same layer path and shape) and starts the rest afresh")
     p.add_argument("--size", choices=("default", "tiny"), default="default",
                    help="preset size (default: default)")
     p.add_argument("--out", required=True, metavar="DIR",
@@ -97,7 +105,7 @@ def build_config(args):
             raise ConfigError(f"--arch {arch} but --config {config_path} describes a {file_arch} model; "
                               f"drop --arch or make them agree")
     if arch is None:
-        raise ConfigError("no architecture: pass --arch unet|hybrid (or --config FILE)")
+        raise ConfigError(f"no architecture: pass --arch {'|'.join(ARCHS)} (or --config FILE)")
     kw = {"data": args.data, "out": args.out, "arch": arch, "size": args.size,
           "model_config": config_path, "strategy": args.strategy, "command": _command_line(args),
           "init_from": args.init_from}

@@ -1,6 +1,11 @@
 """Track folders in the MUSDB18-HQ layout: one folder per song holding ``vocals``,
 ``drums``, ``bass`` and ``other`` (and optionally ``mixture``) as ``.wav`` or ``.flac``.
 
+Training also reads *accompaniment* tracks, whose stems are only partly known:
+``vocals`` and ``accompaniment`` (everything else: drums, bass and other together),
+as ``rtsep synth --kind accompaniment`` writes them (generated vocals over real
+instrumental music). Functions take ``partial=True`` to accept them.
+
 :func:`check_track` is the one layout checker: offline separation and evaluation
 (:func:`read_track`) and the training data (:mod:`rtsep.training.data`) both use it.
 """
@@ -18,6 +23,10 @@ from rtsep.errors import DatasetError
 from rtsep.io.audio import read_audio
 
 STEM_EXTENSIONS = (".wav", ".flac")
+ACCOMPANIMENT_STEMS = ("vocals", "accompaniment")
+"""The stems of an accompaniment track (kind ``"accompaniment"``), in this order."""
+KINDS = {"full": STEMS, "accompaniment": ACCOMPANIMENT_STEMS}
+"""Track kinds and their stem files."""
 MAX_LENGTH_MISMATCH_S = 0.1
 """Stems of one track may differ in length by at most this; the shortest wins."""
 
@@ -30,17 +39,21 @@ class TrackFiles:
     ----------
     folder : pathlib.Path
     stem_paths : tuple of pathlib.Path
-        One file per stem, in :data:`rtsep.constants.STEMS` order.
+        One file per stem, in :data:`rtsep.constants.STEMS` order (kind ``"full"``) or
+        :data:`ACCOMPANIMENT_STEMS` order (kind ``"accompaniment"``).
     sample_rates : tuple of int
         Each stem file's sample rate (Hz).
     frames : tuple of int
         Each stem file's length in samples at its own rate.
+    kind : str
+        A key of :data:`KINDS`.
     """
 
     folder: Path
     stem_paths: tuple[Path, ...]
     sample_rates: tuple[int, ...]
     frames: tuple[int, ...]
+    kind: str = "full"
 
     @property
     def n_samples(self) -> int:
@@ -57,17 +70,32 @@ def find_stem_file(folder: Path, name: str) -> Path | None:
     return None
 
 
-def is_track_folder(folder: Path) -> bool:
-    """True when ``folder`` holds all four stems (their contents unchecked)."""
-    return folder.is_dir() and all(find_stem_file(folder, s) for s in STEMS)
+def track_kind(folder: Path, *, partial: bool = False) -> str | None:
+    """``"full"`` when ``folder`` holds all four stems, ``"accompaniment"`` when it holds
+    vocals and accompaniment (and ``partial``), else None (contents unchecked)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    for kind, stems in KINDS.items():
+        if (kind == "full" or partial) and all(find_stem_file(folder, s) for s in stems):
+            return kind
+    return None
 
 
-def check_track(folder) -> TrackFiles:
+def is_track_folder(folder: Path, *, partial: bool = False) -> bool:
+    """True when ``folder`` holds all four stems (or, with ``partial``, vocals and
+    accompaniment); their contents are unchecked."""
+    return track_kind(folder, partial=partial) is not None
+
+
+def check_track(folder, *, partial: bool = False) -> TrackFiles:
     """Check a track folder's layout and its stem files' headers (no audio is read).
 
     Parameters
     ----------
     folder : str or os.PathLike
+    partial : bool
+        Accept accompaniment tracks (vocals and accompaniment only) too.
 
     Returns
     -------
@@ -82,12 +110,18 @@ def check_track(folder) -> TrackFiles:
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: not a folder")
+    kind = track_kind(folder, partial=partial) or "full"
+    stems = KINDS[kind]
     paths, rates, frames = [], [], []
-    for stem in STEMS:
+    for stem in stems:
         p = find_stem_file(folder, stem)
         if p is None:
-            raise DatasetError(f"{folder}: missing {stem}.wav or {stem}.flac "
-                               "(expected the MUSDB18-HQ layout: vocals, drums, bass, other)")
+            also = (" (or, for training, an accompaniment track: vocals and accompaniment)"
+                    if partial else "")
+            hint = (": an accompaniment track (vocals and accompaniment only) is for training; "
+                    "this needs the four stems" if not partial and track_kind(folder, partial=True)
+                    else f" (expected the MUSDB18-HQ layout: vocals, drums, bass, other{also})")
+            raise DatasetError(f"{folder}: missing {stem}.wav or {stem}.flac{hint}")
         try:
             info = sf.info(str(p))
         except (sf.LibsndfileError, RuntimeError) as exc:
@@ -102,8 +136,8 @@ def check_track(folder) -> TrackFiles:
     seconds = [n / sr for n, sr in zip(frames, rates)]
     if max(seconds) - min(seconds) > MAX_LENGTH_MISMATCH_S:
         raise DatasetError(f"{folder}: stems differ in length by more than "
-                           f"{MAX_LENGTH_MISMATCH_S:g} s: {dict(zip(STEMS, frames))} samples")
-    return TrackFiles(folder, tuple(paths), tuple(rates), tuple(frames))
+                           f"{MAX_LENGTH_MISMATCH_S:g} s: {dict(zip(stems, frames))} samples")
+    return TrackFiles(folder, tuple(paths), tuple(rates), tuple(frames), kind)
 
 
 def read_track(folder, *, sample_rate: int = SAMPLE_RATE) -> dict[str, np.ndarray]:
@@ -136,12 +170,14 @@ def read_track(folder, *, sample_rate: int = SAMPLE_RATE) -> dict[str, np.ndarra
     return out
 
 
-def list_tracks(dataset) -> list[Path]:
+def list_tracks(dataset, *, partial: bool = False) -> list[Path]:
     """Track folders of a dataset, sorted by name; the dataset itself if it is one.
 
     Parameters
     ----------
     dataset : str or os.PathLike
+    partial : bool
+        Include accompaniment tracks.
 
     Returns
     -------
@@ -155,10 +191,11 @@ def list_tracks(dataset) -> list[Path]:
     dataset = Path(dataset)
     if not dataset.is_dir():
         raise DatasetError(f"{dataset}: no such folder")
-    if is_track_folder(dataset):
+    if is_track_folder(dataset, partial=partial):
         return [dataset]
     # Hidden folders are skipped: they are temporary folders of interrupted writers.
-    tracks = sorted(p for p in dataset.iterdir() if not p.name.startswith(".") and is_track_folder(p))
+    tracks = sorted(p for p in dataset.iterdir()
+                    if not p.name.startswith(".") and is_track_folder(p, partial=partial))
     if not tracks:
         raise DatasetError(f"{dataset}: no track folders with vocals, drums, bass and other "
                            "(.wav or .flac) found (MUSDB18-HQ layout)")

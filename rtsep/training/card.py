@@ -34,7 +34,9 @@ def model_card(cfg: TrainConfig, run: RunState, train_tracks, val_tracks, excerp
                   f"192 frames) out of {cfg.steps} planned"),
     }
     if cfg.init_from:
-        card["initialisation"] = f"the weights of the model `{cfg.init_from}` (fine-tuned)"
+        card["initialisation"] = (f"the weights of the model `{cfg.init_from}`: all of them when "
+                                  "its architecture is this one's (fine-tuned), else those with "
+                                  "the same layer path and shape (a warm start)")
     if excerpts and run.best_sdr is not None:
         card["sdr"] = {s: f"{run.best_sdr[s]:.2f}" for s in (*STEMS, "mean")}
         card["sdr command"] = (f"validation inside `rtsep train` at step {run.best_step}: "

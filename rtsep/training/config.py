@@ -81,9 +81,13 @@ class TrainConfig:
         The command line that started the run (for the model card).
     init_from : str | None
         Optional model artifact (a name under ``models/`` or a folder) whose weights start
-        the run instead of a random initialisation (fine-tuning); its architecture config
-        must equal this run's. Ignored when resuming from a checkpoint (the checkpoint's
-        weights win).
+        the run instead of a random initialisation: all of them when its architecture
+        config equals this run's (fine-tuning), else those with the same layer path and
+        shape (a warm start, e.g. a ``stream_hybrid`` from a ``hybrid``). Ignored when
+        resuming from a checkpoint (the checkpoint's weights win).
+    partial_fraction : float | None
+        Share of examples drawn from accompaniment tracks (vocals and accompaniment
+        only, :mod:`rtsep.training.data`); None: each track in turn, whatever its kind.
     """
 
     data: str
@@ -111,6 +115,7 @@ class TrainConfig:
     strategy: str = "none"
     command: str = ""
     init_from: str | None = None
+    partial_fraction: float | None = None
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:
@@ -143,6 +148,9 @@ class TrainConfig:
              f"model_config must be a file path or None, got {self.model_config!r}")
         need(self.init_from is None or (isinstance(self.init_from, str) and self.init_from != ""),
              f"init_from must be a model name or folder, or None, got {self.init_from!r}")
+        need(self.partial_fraction is None or (_is_num(self.partial_fraction)
+                                               and 0 <= self.partial_fraction <= 1),
+             f"partial_fraction must be in [0, 1] or None, got {self.partial_fraction!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (``augment`` as a nested dict)."""

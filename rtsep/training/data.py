@@ -5,6 +5,16 @@ and ``other`` as ``.wav`` or ``.flac`` (a ``mixture`` file is ignored: the mixtu
 is the sum of the stems). Nothing is loaded whole: every example reads its excerpts
 with soundfile's ``seek``/``read``, so the collection may be far larger than memory.
 
+Partial labels
+--------------
+A dataset may also hold *accompaniment* tracks (:data:`rtsep.io.tracks.ACCOMPANIMENT_STEMS`:
+``vocals`` and ``accompaniment``, the rest unknown): real instrumental music under
+generated vocals. Their examples have ``full = 0``: their stems array holds the vocals
+and the accompaniment in rows 0 and 1 (rows 2 and 3 zero), and the loss
+(:mod:`rtsep.training.losses`) supervises the vocals and the *sum* of the other three
+estimates only. ``partial_fraction`` sets the share of such examples (None: the
+share of such tracks). Validation uses fully labelled tracks only.
+
 One example
 -----------
 An excerpt of :data:`EXCERPT_SAMPLES` = 191 * 1024 + 4096 = 199,680 samples gives
@@ -84,11 +94,20 @@ class Track:
         One file per stem, in :data:`rtsep.constants.STEMS` order.
     n_samples : int
         Usable length (the shortest stem), in samples at 44.1 kHz.
+    kind : str
+        ``"full"`` (four stems) or ``"accompaniment"`` (``stem_paths`` are vocals and
+        accompaniment).
     """
 
     name: str
     stem_paths: tuple[Path, ...]
     n_samples: int
+    kind: str = "full"
+
+    @property
+    def full(self) -> bool:
+        """Every stem known."""
+        return self.kind == "full"
 
     @property
     def duration_s(self) -> float:
@@ -100,7 +119,8 @@ def find_tracks(root: str | Path) -> list[Track]:
     """The tracks of a dataset folder, sorted by name.
 
     ``root`` may be one track folder, a folder of track folders, or a MUSDB18-HQ root
-    with ``train/`` and ``test/`` (then only ``train/`` is used).
+    with ``train/`` and ``test/`` (then only ``train/`` is used). Accompaniment tracks
+    (module docstring) are included.
 
     Raises
     ------
@@ -109,21 +129,22 @@ def find_tracks(root: str | Path) -> list[Track]:
         than two channels, unreadable, or stems of one track differing in length.
     """
     root = Path(root)
-    if (root / "train").is_dir() and not is_track_folder(root) and not any(
-            is_track_folder(p) for p in root.iterdir()):
+    if (root / "train").is_dir() and not is_track_folder(root, partial=True) and not any(
+            is_track_folder(p, partial=True) for p in root.iterdir()):
         root = root / "train"
-    folders = list_tracks(root)
+    folders = list_tracks(root, partial=True)
     return [_describe_track(f) for f in folders]
 
 
 def _describe_track(folder: Path) -> Track:
-    files = check_track(folder)
+    files = check_track(folder, partial=True)
     for p, rate in zip(files.stem_paths, files.sample_rates):
         if rate != SAMPLE_RATE:
             raise DatasetError(
                 f"{p}: sample rate {rate} Hz; training reads excerpts in place and "
                 f"needs {SAMPLE_RATE} Hz files (convert first, e.g. `sox in.wav -r {SAMPLE_RATE} out.wav`)")
-    return Track(name=folder.name, stem_paths=files.stem_paths, n_samples=files.n_samples)
+    return Track(name=folder.name, stem_paths=files.stem_paths, n_samples=files.n_samples,
+                 kind=files.kind)
 
 
 def split_tracks(tracks: list[Track], *, val_fraction: float, seed: int
@@ -133,7 +154,8 @@ def split_tracks(tracks: list[Track], *, val_fraction: float, seed: int
     The split depends only on the set of track names, ``val_fraction`` and ``seed``
     (not on the order of ``tracks``). With two tracks or more and ``val_fraction > 0``
     at least one track is validated and at least one trained on; a single track is
-    only trained on.
+    only trained on. Only fully labelled tracks are validated (the split is over them);
+    accompaniment tracks all go to training.
 
     Returns
     -------
@@ -141,17 +163,19 @@ def split_tracks(tracks: list[Track], *, val_fraction: float, seed: int
     """
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    ordered = sorted(tracks, key=lambda t: t.name)
-    names = [t.name for t in ordered]
+    names = [t.name for t in tracks]
     if len(set(names)) != len(names):
-        raise DatasetError(f"track names are not unique: {names}")
+        raise DatasetError(f"track names are not unique: {sorted(names)}")
+    ordered = sorted((t for t in tracks if t.full), key=lambda t: t.name)
+    partial = [t for t in tracks if not t.full]
     n = len(ordered)
     n_val = 0
     if n >= 2 and val_fraction > 0:
         n_val = min(n - 1, max(1, round(val_fraction * n)))
     perm = np.random.default_rng([int(seed), 0x5EED5]).permutation(n)
     val_idx = set(perm[:n_val].tolist())
-    train = [t for i, t in enumerate(ordered) if i not in val_idx]
+    train = sorted([t for i, t in enumerate(ordered) if i not in val_idx] + partial,
+                   key=lambda t: t.name)
     val = [t for i, t in enumerate(ordered) if i in val_idx]
     return train, val
 
@@ -294,12 +318,16 @@ class ExcerptPlan:
         Linear gain per stem.
     swaps : tuple of bool
         Whether each stem's channels are swapped.
+    full : bool
+        Four known stems; else (an accompaniment example) two: vocals and the
+        accompaniment, each the row of that name in its track's ``stem_paths``.
     """
 
     tracks: tuple[int, ...]
     starts: tuple[int, ...]
     gains: tuple[float, ...]
     swaps: tuple[bool, ...]
+    full: bool = True
 
 
 class ExampleSampler:
@@ -317,10 +345,13 @@ class ExampleSampler:
     seed : int
     target : str
         One of :data:`TARGETS`: what ``y`` holds (module docstring).
+    partial_fraction : float, optional
+        Share of accompaniment examples (drawn per example); None: each example's
+        kind is its track's, tracks taken in turn (module docstring).
     """
 
     def __init__(self, tracks: list[Track], augment: AugmentConfig | None = None, *, seed: int = 0,
-                 target: str = "magnitude"):
+                 target: str = "magnitude", partial_fraction: float | None = None):
         if not tracks:
             raise DatasetError("no training tracks: the dataset (after the validation split) is empty")
         if target not in TARGETS:
@@ -329,16 +360,36 @@ class ExampleSampler:
         self.augment = augment if augment is not None else AugmentConfig()
         self.seed = int(seed)
         self.target = target
+        self._full = [i for i, t in enumerate(self.tracks) if t.full]
+        self._partial = [i for i, t in enumerate(self.tracks) if not t.full]
+        if partial_fraction is not None:
+            if not 0.0 <= partial_fraction <= 1.0:
+                raise ConfigError(f"partial_fraction must be in [0, 1], got {partial_fraction}")
+            if partial_fraction > 0 and not self._partial:
+                raise DatasetError("partial_fraction > 0 but the dataset has no accompaniment "
+                                   "tracks (vocals + accompaniment)")
+            if partial_fraction < 1 and not self._full:
+                raise DatasetError("partial_fraction < 1 but the dataset has no fully labelled "
+                                   "tracks (vocals, drums, bass, other)")
+        self.partial_fraction = partial_fraction
 
     def _random_start(self, rng: np.random.Generator, track: Track) -> int:
         room = track.n_samples - EXCERPT_SAMPLES
         return int(rng.integers(0, room + 1)) if room > 0 else 0
 
-    def _track_of(self, index: int) -> int:
-        n = len(self.tracks)
+    def _track_of(self, index: int, pool: list[int] | None = None, key: int = 0) -> int:
+        """Track of example ``index``: every track of ``pool`` (default: all) once per pass."""
+        pool = range(len(self.tracks)) if pool is None else pool
+        n = len(pool)
         epoch, pos = divmod(index, n)
-        perm = np.random.default_rng([self.seed, 0x7EAC, epoch]).permutation(n)
-        return int(perm[pos])
+        perm = np.random.default_rng([self.seed, 0x7EAC + key, epoch]).permutation(n)
+        return int(pool[int(perm[pos])])
+
+    def _base_track(self, index: int) -> int:
+        if self.partial_fraction is None:
+            return self._track_of(index)
+        partial = np.random.default_rng([self.seed, 0xACC, int(index)]).random() < self.partial_fraction
+        return self._track_of(index, self._partial if partial else self._full, 1 + int(partial))
 
     def plan(self, index: int) -> ExcerptPlan:
         """The random choices of example ``index`` (no audio read)."""
@@ -346,12 +397,19 @@ class ExampleSampler:
             raise ValueError(f"example index must be >= 0, got {index}")
         a = self.augment
         rng = np.random.default_rng([self.seed, int(index)])
-        base = self._track_of(index)
+        base = self._base_track(index)
+        full = self.tracks[base].full
         base_start = self._random_start(rng, self.tracks[base])
         tracks, starts, gains, swaps = [], [], [], []
-        for _ in range(N_STEMS):
-            if a.remix_prob > 0 and rng.random() < a.remix_prob:
-                t = int(rng.integers(len(self.tracks)))
+        for j in range(N_STEMS if full else 2):
+            # a full example remixes among full tracks; an accompaniment example takes its
+            # vocals (row 0 in every track) from any track, its accompaniment from its own
+            if full:
+                pool = self._full
+            else:
+                pool = range(len(self.tracks)) if j == 0 else None
+            if pool and a.remix_prob > 0 and rng.random() < a.remix_prob:
+                t = int(pool[int(rng.integers(len(pool)))])
                 s = self._random_start(rng, self.tracks[t])
             else:
                 t, s = base, base_start
@@ -359,36 +417,44 @@ class ExampleSampler:
             starts.append(s)
             gains.append(float(rng.uniform(a.gain_min, a.gain_max)))
             swaps.append(bool(a.channel_swap_prob > 0 and rng.random() < a.channel_swap_prob))
-        return ExcerptPlan(tuple(tracks), tuple(starts), tuple(gains), tuple(swaps))
+        return ExcerptPlan(tuple(tracks), tuple(starts), tuple(gains), tuple(swaps), full)
 
-    def stems(self, index: int) -> np.ndarray:
+    def stems(self, index: int) -> tuple[np.ndarray, bool]:
         """The augmented stem excerpts of example ``index``.
 
         Returns
         -------
-        np.ndarray [shape=(4, EXCERPT_SAMPLES, 2), dtype=float32]
+        stems : np.ndarray [shape=(4, EXCERPT_SAMPLES, 2), dtype=float32]
+            In STEMS order; for an accompaniment example vocals, accompaniment, zeros.
+        full : bool
+            Every stem known (module docstring).
         """
         p = self.plan(index)
-        out = np.empty((N_STEMS, EXCERPT_SAMPLES, N_CHANNELS), dtype=np.float32)
-        for j in range(N_STEMS):
+        out = np.zeros((N_STEMS, EXCERPT_SAMPLES, N_CHANNELS), dtype=np.float32)
+        for j in range(len(p.tracks)):
             x = read_excerpt(self.tracks[p.tracks[j]].stem_paths[j], p.starts[j], EXCERPT_SAMPLES)
             if p.swaps[j]:
                 x = x[:, ::-1]
             np.multiply(x, np.float32(p.gains[j]), out=out[j])
-        return out
+        return out, p.full
 
-    def example(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Example ``index``: mixture magnitudes and the sampler's targets.
+    def example(self, index: int) -> tuple[np.ndarray, np.ndarray, np.float32]:
+        """Example ``index``: mixture magnitudes, the sampler's targets, and whether
+        every stem is known.
 
         Returns
         -------
         x : np.ndarray [shape=(1024, 192, 2), dtype=float32]
             Magnitudes of the sum of the augmented stems.
         y : np.ndarray [shape=(4, 1024, 192, 2), dtype=float32]
-            The target of each augmented stem, in STEMS order (``self.target``).
+            The target of each augmented stem, in STEMS order (``self.target``); for
+            an accompaniment example: vocals, accompaniment, zeros.
+        full : np.float32
+            1 for a fully labelled example, 0 for an accompaniment example.
         """
-        s = self.stems(index)
-        return examples_from_stems(s, target=self.target)
+        s, full = self.stems(index)
+        x, y = examples_from_stems(s, target=self.target)
+        return x, y, np.float32(full)
 
 
 def examples_from_stems(stems: np.ndarray, *, target: str = "magnitude") -> tuple[np.ndarray, np.ndarray]:

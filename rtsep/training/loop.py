@@ -121,7 +121,8 @@ class _Training:
         self.train_tracks, self.val_tracks = split_tracks(tracks, val_fraction=cfg.val_fraction,
                                                           seed=cfg.seed)
         self.sampler = ExampleSampler(self.train_tracks, cfg.augment, seed=cfg.seed,
-                                      target=TARGET_OF_LOSS[cfg.loss])
+                                      target=TARGET_OF_LOSS[cfg.loss],
+                                      partial_fraction=cfg.partial_fraction)
         self.excerpts = validation_excerpts(self.val_tracks, n_excerpts=cfg.val_excerpts,
                                             seconds=cfg.val_seconds)
         self._build_model(resume, checkpoints)
@@ -166,7 +167,7 @@ class _Training:
                 raise ConfigError(f"checkpoint {checkpoints[-1][1]} is inconsistent: step {self.run.step} "
                                   f"but the optimizer made {self._optimizer_steps()} steps")
         elif cfg.init_from is not None:
-            _init_weights(self.model, self.mconfig, cfg.init_from)
+            self._init_note = _init_weights(self.model, self.mconfig, cfg.init_from)
         if self.chief:
             write_json_atomic(self.out / TRAIN_CONFIG_FILE, cfg.to_dict(), indent=2)
         self._train_step = self._make_train_step()
@@ -191,18 +192,18 @@ class _Training:
         global_batch, replicas = self.cfg.batch_size, self.replicas
 
         @tf.function
-        def train_step(x, y):
-            def replica_step(x, y):
+        def train_step(x, y, full):
+            def replica_step(x, y, full):
                 with tf.GradientTape() as tape:
                     est = model(x, training=True)
-                    loss = tf.reduce_sum(loss_fn(est, y, x)) / global_batch
+                    loss = tf.reduce_sum(loss_fn(est, y, x, full)) / global_batch
                     if model.losses:
                         loss += tf.add_n(model.losses) / replicas
                 grads = tape.gradient(loss, model.trainable_variables)
                 optimizer.apply_gradients(zip(grads, model.trainable_variables))
                 return loss
 
-            per_replica = strategy.run(replica_step, args=(x, y))
+            per_replica = strategy.run(replica_step, args=(x, y, full))
             return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
         return train_step
@@ -211,18 +212,16 @@ class _Training:
     def fit(self, progress: Progress | None, on_step) -> Path:
         """Train to ``cfg.steps``; validate, checkpoint and publish the artifact on the way."""
         from rtsep.nn import count_params
-        from rtsep.runtime.compiled import ModelRuntime
 
         cfg, run = self.cfg, self.run
         self.writer = tensorboard.writer(self.out / LOGS_DIR, enabled=self.chief)
-        self.runtime = (ModelRuntime.from_model(self.model, self.mconfig, batch_size=4, warmup_calls=0)
-                        if self.excerpts else None)
+        self.runtime = _validation_runtime(self.model, self.mconfig) if self.excerpts else None
         self.say(f"training {self.mconfig.arch} ({count_params(self.model):,} parameters) on "
                  f"{len(self.train_tracks)} tracks ({dataset_hours(self.train_tracks):.2f} h), "
                  f"validating on {len(self.val_tracks)} ({len(self.excerpts)} excerpts); strategy "
                  f"{cfg.strategy} with {self.replicas} replica(s)"
                  + (f"; resuming at step {run.step}" if run.step
-                    else f"; starting from the weights of {cfg.init_from}" if cfg.init_from else ""))
+                    else f"; starting from {self._init_note}" if cfg.init_from else ""))
         self._iterator = None
         try:
             with _Interrupt():
@@ -246,8 +245,8 @@ class _Training:
             progress(run.step, cfg.steps)
         losses = []
         while run.step < cfg.steps:
-            x, y = next(self._iterator)
-            loss = float(self._train_step(x, y))
+            x, y, full = next(self._iterator)
+            loss = float(self._train_step(x, y, full))
             run.step += 1
             if not math.isfinite(loss):
                 raise ConfigError(f"the loss became {loss} at step {run.step}; lower --lr "
@@ -454,19 +453,49 @@ class _Interrupt:
         return False
 
 
-def _init_weights(model, mconfig, spec: str) -> None:
+def _init_weights(model, mconfig, spec: str) -> str:
     """Copy the weights of the artifact ``spec`` into ``model`` (built from ``mconfig``).
 
-    Raises ConfigError when the artifact's architecture config differs from ``mconfig``
-    (the weights would not fit, or would mean something else).
+    All of them when the artifact's architecture config equals ``mconfig``; else the
+    ones with the same layer path and shape (:func:`rtsep.nn.transfer_weights`).
+
+    Returns
+    -------
+    str
+        What was copied, in words (for the log).
+
+    Raises
+    ------
+    ConfigError
+        Another architecture sharing no weight with this one.
     """
+    from rtsep.nn import count_params, transfer_weights
     from rtsep.runtime.artifact import load_artifact
 
     art = load_artifact(spec)
-    if art.config != mconfig:
-        raise ConfigError(f"--init-from {spec}: that model is a {art.config.arch} with another "
-                          f"configuration than this run's; train with its config "
-                          f"(--config {art.path / 'config.json'}) or drop --init-from")
-    model.set_weights(art.model.get_weights())
+    if art.config == mconfig:
+        model.set_weights(art.model.get_weights())
+        return f"the weights of {spec}"
+    copied, kept = transfer_weights(art.model, model)
+    if not copied:
+        raise ConfigError(f"--init-from {spec}: that model is a {art.config.arch} sharing no weight "
+                          f"(same layer path and shape) with this {mconfig.arch}; drop --init-from "
+                          f"or train with its config (--config {art.path / 'config.json'})")
+    n = sum(int(np.prod(w.shape)) for w in model.weights if w.path in set(copied))
+    return (f"the {n:,} of {count_params(model):,} parameters ({len(copied)} of "
+            f"{len(copied) + len(kept)} weights) this {mconfig.arch} shares with the "
+            f"{art.config.arch} {spec}")
+
+
+def _validation_runtime(model, mconfig):
+    """The model as the offline separator calls it: windows for a window model, the
+    step form (64 frames per step) for a streaming one."""
+    if mconfig.arch.startswith("stream_"):
+        from rtsep.runtime.stream import StreamRuntime
+
+        return StreamRuntime(model, mconfig, frames=64, warmup_calls=0)
+    from rtsep.runtime.compiled import ModelRuntime
+
+    return ModelRuntime.from_model(model, mconfig, batch_size=4, warmup_calls=0)
 
 

@@ -15,6 +15,11 @@ power 1), and the loss is L1 between ``m_j |X|`` and the phase-sensitive targets
 ``Re(S_j conj(X)) / |X|`` (:mod:`rtsep.training.data`), the part of the stem's
 complex STFT error that a real mask on the mixture can reduce. Its examples carry
 those targets (:data:`TARGET_OF_LOSS`).
+
+Accompaniment examples (``full`` = 0, :mod:`rtsep.training.data`) know two stems: the
+vocals and the accompaniment (drums + bass + other). For them every loss compares the
+vocals output with row 0 of ``y`` and the sum of the other three outputs with row 1,
+and averages over those two terms (a fully labelled example: over four).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ so where it matters |X| is tiny and so is the output)."""
 
 
 def per_example_loss(kind: str):
-    """``loss(est, y, x) -> (B,)``, one of :data:`LOSSES`.
+    """``loss(est, y, x, full=None) -> (B,)``, one of :data:`LOSSES`.
 
     Parameters
     ----------
@@ -46,17 +51,26 @@ def per_example_loss(kind: str):
     Returns
     -------
     callable
-        ``loss(est, y, x)`` with ``est``, ``y`` tensors [shape=(B, 4, 1024, 192, 2)] and
-        ``x`` [shape=(B, 1024, 192, 2)] (the mixture magnitudes), returning [shape=(B,)].
+        ``loss(est, y, x, full)`` with ``est``, ``y`` tensors [shape=(B, 4, 1024, 192, 2)],
+        ``x`` [shape=(B, 1024, 192, 2)] (the mixture magnitudes) and ``full`` [shape=(B,)]
+        (1: every stem known, 0: vocals and accompaniment only; None: all 1), returning
+        [shape=(B,)].
     """
     import tensorflow as tf
 
-    def loss(est, y, x):
-        if kind == "l1_log":
-            est, y = tf.math.log1p(tf.nn.relu(est)), tf.math.log1p(y)
-        elif kind == "psa":
+    def loss(est, y, x, full=None):
+        if kind == "psa":
             est = tf.nn.relu(est)
             est = est / (tf.reduce_sum(est, axis=1, keepdims=True) + _RATIO_EPS) * x[:, None]
-        return tf.reduce_mean(tf.abs(est - y), axis=[1, 2, 3, 4])
+        terms = 4.0
+        if full is not None:
+            known = tf.reshape(tf.cast(full, est.dtype), (-1, 1, 1, 1, 1)) > 0.5
+            grouped = tf.concat([est[:, :1], tf.reduce_sum(est[:, 1:], axis=1, keepdims=True),
+                                 tf.zeros_like(est[:, 2:])], axis=1)
+            est = tf.where(known, est, grouped)
+            terms = 2.0 + 2.0 * tf.cast(full, est.dtype)
+        if kind == "l1_log":
+            est, y = tf.math.log1p(tf.nn.relu(est)), tf.math.log1p(y)
+        return tf.reduce_mean(tf.abs(est - y), axis=[1, 2, 3, 4]) * (4.0 / terms)
 
     return loss

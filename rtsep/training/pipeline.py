@@ -43,8 +43,9 @@ def make_dataset(sampler: ExampleSampler, *, batch_size: int, start_index: int =
 
     Returns
     -------
-    tf.data.Dataset yielding ``(x, y)`` with x float32 (batch_size, 1024, 192, 2),
-    y float32 (batch_size, 4, 1024, 192, 2).
+    tf.data.Dataset yielding ``(x, y, full)`` with x float32 (batch_size, 1024, 192, 2),
+    y float32 (batch_size, 4, 1024, 192, 2), full float32 (batch_size,) (1: every stem
+    known; 0: an accompaniment example, see :mod:`rtsep.training.data`).
     """
     import tensorflow as tf
 
@@ -59,10 +60,12 @@ def make_dataset(sampler: ExampleSampler, *, batch_size: int, start_index: int =
             num_shards=num_shards, replicas_per_shard=replicas_per_shard))
 
     def _map(j):
-        x, y = tf.numpy_function(_make, [j], (tf.float32, tf.float32), stateful=False)
+        x, y, full = tf.numpy_function(_make, [j], (tf.float32, tf.float32, tf.float32),
+                                       stateful=False)
         x.set_shape((MODEL_BINS, MODEL_FRAMES, N_CHANNELS))
         y.set_shape((N_STEMS, MODEL_BINS, MODEL_FRAMES, N_CHANNELS))
-        return x, y
+        full.set_shape(())
+        return x, y, full
 
     ds = tf.data.Dataset.range(0, 2 ** 62)
     ds = ds.map(_map, num_parallel_calls=max(1, int(workers)), deterministic=True)
