@@ -52,10 +52,7 @@ def run_check(out_path: str | os.PathLike, *, model_spec: str = "default",
               threshold_db: float = THRESHOLD_DB, peak_threshold_db: float = PEAK_THRESHOLD_DB,
               excerpts: int = EXCERPTS, progress=None) -> dict:
     """Score every installed accompaniment file and write the JSON (see the module docstring)."""
-    try:  # the one model loader (rtsep.runtime since the restructure; rtsep.separate before)
-        from rtsep.runtime import load_model
-    except ImportError:
-        from rtsep.separate import load_model
+    from rtsep.runtime import load_model  # the one model loader
 
     model = load_model(model_spec)
     files = accompaniment.catalogue()
