@@ -267,6 +267,32 @@ def test_cli_exits_cleanly_when_server_is_killed(jack_server_factory, tmp_path):
     assert "shut down" in last, err
 
 
+@pytest.mark.jack
+def test_streaming_model_runs_at_hop_one_on_a_jax_worker(jack_server_factory, tmp_path):
+    """A ``stream_*`` artifact: the worker process steps it through Keras on JAX at
+    model hop 1, the latency is the floor plus the reserve, and it plays without
+    underruns (a tiny model with random weights: timing, not separation)."""
+    from rtsep.nn import build_model
+    from rtsep.nn.config import ModelConfig
+    from rtsep.runtime.artifact import save_artifact
+    from rtsep.runtime.stream import jax_available
+
+    cfg = ModelConfig.preset("stream_hybrid", "tiny")
+    path = save_artifact(tmp_path / "tiny-stream", build_model(cfg), cfg)
+    srv = jack_server_factory(256, sync=False)
+    with LiveSeparator(str(path), client_name="rtsep-stream", servername=srv.name) as sep:
+        plan = sep.plan
+        assert plan.model_hop == 1, plan.notes
+        assert ("JAX" in plan.device) == jax_available(), plan.device
+        assert sep.latency_samples == 4095 + (1 + plan.reserve_periods) * 256
+        assert _reported(srv, "rtsep-stream:vocals_L", jl.CAPTURE) == (sep.latency_samples,) * 2
+        base = sep.stats()
+        assert sep.wait(timeout=5.0) == "timeout"
+        s = sep.stats()
+    assert s["hops"] - base["hops"] > 150  # 5 s is 215 hops
+    assert s["underruns"] - base["underruns"] == 0, s
+
+
 # ---------------------------------------------------------------------------------------
 # the default model, 60 s
 # ---------------------------------------------------------------------------------------

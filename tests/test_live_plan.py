@@ -50,3 +50,48 @@ def test_buffers_apply_gains_channel_major():
 
 def test_live_threads_leave_one_cpu():
     assert [live_threads(n) for n in (1, 2, 8)] == [1, 1, 7]
+
+
+# ---------------------------------------------------------------------------------------
+# streaming models: the plan times a step, not a window; the worker steps them on JAX
+# ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_stream(tmp_path_factory):
+    from rtsep.nn import build_model
+    from rtsep.nn.config import ModelConfig
+    from rtsep.runtime.artifact import save_artifact
+
+    cfg = ModelConfig.preset("stream_hybrid", "tiny")
+    model = build_model(cfg)
+    path = save_artifact(tmp_path_factory.mktemp("art") / "tiny-stream", model, cfg)
+    return model, cfg, path
+
+
+def test_auto_hop_of_a_streaming_model_is_one(tiny_stream):
+    from rtsep.runtime.stream import StreamRuntime
+
+    model, cfg, _ = tiny_stream
+    rt = StreamRuntime(model, cfg, frames=4, warmup_calls=1)
+    engine, _, plan = make_plan(rt, _params())
+    assert plan.model_hop == 1 and engine.config.model_hop_frames == 1
+    assert rt.frames == 1  # compiled for the hop it was timed at
+    assert any("streaming model" in n for n in plan.notes), plan.notes
+    assert plan.latency_samples == 4095 + (1 + plan.reserve_periods) * 256
+
+
+def test_worker_backend_env(tiny_stream, monkeypatch):
+    from rtsep.live.worker import worker_backend_env
+    from rtsep.runtime.stream import jax_available
+
+    _, _, path = tiny_stream
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    env = worker_backend_env(str(path))
+    if jax_available():
+        assert env["KERAS_BACKEND"] == "jax" and "intra_op_parallelism_threads=1" in env["XLA_FLAGS"]
+    else:
+        assert env == {}
+    assert worker_backend_env("default") == {}  # a window model: TensorFlow as before
+    assert worker_backend_env(RouteModel("vocals")) == {}
+    assert worker_backend_env("no-such-model") == {}  # load_model reports it, not this
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # the user's choice wins
+    assert worker_backend_env(str(path)) == {}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_OUTPUTS, SAMPLE_RATE
+from rtsep.engine.model import is_streaming
 from rtsep.errors import ConfigError, ModelError
 from rtsep.live.control import MAX_PERIOD, OUT_CAPACITY
 
@@ -144,12 +145,24 @@ def _time_calls(fn, n: int) -> np.ndarray:
     return out
 
 
-def _time_model(model, rng) -> float:
-    """Median seconds of a model call (after two warm-up calls)."""
-    window = (0.1 * rng.random((1, MODEL_BINS, MODEL_FRAMES, N_CHANNELS))).astype(np.float32)
+def _time_model(model, rng, frames: int = 1) -> float:
+    """Median seconds of a model call (after two warm-up calls): a 192-frame window, or
+    for a streaming model a step of ``frames`` new frames (compiled for them first)."""
+    if is_streaming(model):
+        from rtsep.engine import StreamConfig
+
+        model.bind(StreamConfig(model_hop_frames=frames))
+        x = (0.1 * rng.random((1, MODEL_BINS, frames, N_CHANNELS))).astype(np.float32)
+        call = lambda: model.step(x)  # noqa: E731
+    else:
+        window = (0.1 * rng.random((1, MODEL_BINS, MODEL_FRAMES, N_CHANNELS))).astype(np.float32)
+        call = lambda: model(window)  # noqa: E731
     for _ in range(2):
-        model(window)
-    return float(np.median(_time_calls(lambda: model(window), 5)))
+        call()
+    t = float(np.median(_time_calls(call, 5)))
+    if is_streaming(model):
+        model.reset()
+    return t
 
 
 def _time_dsp(lookahead: int, rng) -> float:
@@ -166,17 +179,43 @@ def _time_dsp(lookahead: int, rng) -> float:
     return float(np.median(_time_calls(lambda: engine.process(blk, out=blk_out), 10)))
 
 
+def _fits(t_model: float, t_dsp: float, k: int) -> bool:
+    """Whether a model call plus ``k`` frames of DSP fit :data:`AUTO_HOP_LOAD` of ``k`` hops."""
+    return t_model + k * t_dsp <= AUTO_HOP_LOAD * k * HOP / SAMPLE_RATE
+
+
 def _auto_hop(t_model: float, t_dsp: float, lookahead: int) -> int:
-    """The smallest model hop whose worker time fits :data:`AUTO_HOP_LOAD` of real time."""
-    hop_s = HOP / SAMPLE_RATE
+    """The smallest model hop whose worker time fits :data:`AUTO_HOP_LOAD` of real time
+    (a window model: one call, whatever the hop, costs ``t_model``)."""
     k_max = MODEL_FRAMES - lookahead
     for k in range(1, k_max + 1):
-        if t_model + k * t_dsp <= AUTO_HOP_LOAD * k * hop_s:
+        if _fits(t_model, t_dsp, k):
             return k
     raise ModelError(
         f"the model is too slow for real time: {1e3 * t_model:.1f} ms per call plus "
         f"{1e3 * t_dsp:.2f} ms DSP per frame never fits half of real time with any "
         f"model hop <= {k_max} frames; use a faster model or a GPU")
+
+
+STREAM_HOPS = (1, 2, 4, 8, 16, 32, 64)
+"""Model hops tried, in order, for a streaming model (each is compiled and timed)."""
+
+
+def _auto_stream_hop(model, t_one: float, t_dsp: float, rng) -> tuple[int, float]:
+    """The smallest of :data:`STREAM_HOPS` whose step fits; ``(k, seconds per step)``.
+
+    A streaming model's step costs about in proportion to the frames it emits (plus a
+    fixed dispatch cost), so a larger hop helps only a little: usually hop 1 fits."""
+    t = t_one
+    for k in STREAM_HOPS:
+        if k > 1:
+            t = _time_model(model, rng, k)
+        if _fits(t, t_dsp, k):
+            return k, t
+    raise ModelError(
+        f"the streaming model is too slow for real time: {1e3 * t:.1f} ms per step of {k} "
+        f"frames plus {1e3 * t_dsp:.2f} ms DSP per frame never fits half of real time; "
+        "use a faster model or a GPU")
 
 
 def _time_blocks(engine, bufs: Buffers, params: WorkerParams, rng) -> np.ndarray:
@@ -226,7 +265,12 @@ def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = 
     device = str(getattr(model, "device", device))
     t_dsp = _time_dsp(params.lookahead, rng)
     notes = []
-    if params.model_hop == "auto":
+    if params.model_hop == "auto" and is_streaming(model):
+        k, t_model = _auto_stream_hop(model, t_model, t_dsp, rng)
+        notes.append(f"model hop auto: {k} frame(s) (streaming model: {1e3 * t_model:.2f} ms per "
+                     f"step of {k}, {1e3 * t_dsp:.2f} ms DSP per frame, budget "
+                     f"{AUTO_HOP_LOAD:.0%} of real time)")
+    elif params.model_hop == "auto":
         k = _auto_hop(t_model, t_dsp, params.lookahead)
         notes.append(f"model hop auto: {k} frame(s) ({1e3 * t_model:.1f} ms per model call, "
                      f"{1e3 * t_dsp:.2f} ms DSP per frame, budget {AUTO_HOP_LOAD:.0%} of real time)")

@@ -278,6 +278,36 @@ class _QuietStderr:
             self._file.close()
 
 
+def worker_backend_env(model) -> dict[str, str]:
+    """Environment that picks the worker process's Keras backend for ``model``.
+
+    A streaming (``stream_*``) artifact is stepped one model hop at a time: through
+    Keras on JAX-XLA, with one CPU thread, when JAX is installed (a step of the default
+    took 1.4-1.9 ms there against 7-11 ms through TensorFlow on the 2-core machine;
+    ``benchmarks/model.py``). Window models, and any process whose user set
+    ``KERAS_BACKEND``, keep the backend they would have had.
+
+    Parameters
+    ----------
+    model : callable or str or os.PathLike
+        The worker's model or its spec.
+
+    Returns
+    -------
+    dict
+        Variables to add to the worker's environment (empty: none).
+    """
+    from rtsep.runtime.artifact import artifact_arch
+    from rtsep.runtime.stream import jax_available, jax_environment
+
+    if callable(model) or "KERAS_BACKEND" in os.environ:
+        return {}
+    arch = artifact_arch(model)
+    if arch is None or not arch.startswith("stream_") or not jax_available():
+        return {}
+    return jax_environment(threads=1)
+
+
 class Worker:
     """The client's handle on its worker: a thread, or a child interpreter.
 
@@ -319,7 +349,7 @@ class Worker:
             raise ConfigError(f"the model cannot be sent to a worker process ({exc}); "
                               "use worker='thread' or a picklable model") from None
         r, w = os.pipe()
-        env = dict(os.environ, RTSEP_WORKER_FD=str(w))
+        env = dict(os.environ, **worker_backend_env(model), RTSEP_WORKER_FD=str(w))
         try:
             self._proc = subprocess.Popen([sys.executable, "-m", "rtsep.live.worker"],
                                           stdin=subprocess.PIPE, pass_fds=(w,), env=env)

@@ -136,6 +136,28 @@ def resolve_model_path(spec: str | os.PathLike) -> Path:
         f"(set ${MODELS_DIR_ENV} to use another models folder)")
 
 
+def artifact_arch(spec: str | os.PathLike) -> str | None:
+    """The architecture an artifact names in its config.json, read without loading it.
+
+    Parameters
+    ----------
+    spec : str or os.PathLike
+        As for :func:`resolve_model_path`.
+
+    Returns
+    -------
+    str or None
+        ``config["model"]["arch"]``; None when the artifact cannot be found or read
+        (:func:`load_artifact` then says why, with the full checks).
+    """
+    try:
+        meta = json.loads((resolve_model_path(spec) / CONFIG_FILE).read_text(encoding="utf-8"))
+        arch = meta["model"]["arch"]
+    except (ModelError, OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+    return arch if isinstance(arch, str) else None
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
     h = hashlib.sha256()
