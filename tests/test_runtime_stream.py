@@ -85,3 +85,17 @@ def test_offline_default_for_a_streaming_model_is_causal(tiny, rng):
     out = separate_array(rt, x)
     assert rt.frames == OFFLINE_STREAMING_CONFIG.model_hop_frames
     np.testing.assert_allclose(out[:4].sum(axis=0), x, atol=1e-4)  # masks sum to one
+
+
+def test_jax_environment_has_a_private_compilation_cache(tmp_path, monkeypatch):
+    from rtsep.runtime.stream import jax_environment
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    env = jax_environment(threads=1)
+    assert env["KERAS_BACKEND"] == "jax" and "intra_op_parallelism_threads=1" in env["XLA_FLAGS"]
+    cache = tmp_path / "rtsep" / "jax"
+    assert env["JAX_COMPILATION_CACHE_DIR"] == str(cache)
+    assert cache.is_dir() and (cache.stat().st_mode & 0o077) == 0
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "")  # the user turned it off
+    assert "JAX_COMPILATION_CACHE_DIR" not in jax_environment(threads=1)

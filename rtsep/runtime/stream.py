@@ -51,8 +51,32 @@ def jax_environment(threads: int = 1) -> dict[str, str]:
     """
     flags = JAX_CPU_FLAGS.format(threads=max(1, int(threads)))
     old = os.environ.get("XLA_FLAGS", "")
-    return {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"{old} {flags}".strip(),
-            "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"{old} {flags}".strip(),
+           "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cache = jax_cache_dir()
+    if cache is not None:
+        env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
+    return env
+
+
+def jax_cache_dir() -> Path | None:
+    """The user's own folder for JAX's persistent compilation cache (a worker that
+    starts again reuses the compiled step instead of compiling it for seconds).
+
+    ``$JAX_COMPILATION_CACHE_DIR`` if set (empty: no cache), else
+    ``$XDG_CACHE_HOME/rtsep/jax`` (``~/.cache/rtsep/jax``), created private (0700:
+    JAX trusts what it finds there). None when it cannot be created.
+    """
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        env = os.environ["JAX_COMPILATION_CACHE_DIR"]
+        return Path(env) if env else None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = base / "rtsep" / "jax"
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return path
 
 
 def jax_available() -> bool:
