@@ -70,6 +70,9 @@ def evaluate_dataset(dataset, model_spec: str = "default", *, config=None,
         A folder of track folders in the MUSDB18-HQ layout (or one track folder).
     model_spec : str
         ``"oracle"``, a model NAME or PATH.
+    config : StreamConfig or dict, optional
+        The offline config, or fields (None: not given) that replace those of the
+        model's default (:func:`rtsep.engine.offline.offline_config`).
     on_track : callable(name, model_sdr, mixture_sdr), optional
         Called after each track.
 
@@ -81,11 +84,14 @@ def evaluate_dataset(dataset, model_spec: str = "default", *, config=None,
         "median": {stem..., "mean"}, "mixture_median": {stem..., "mean"}}``
     """
     from rtsep.io.tracks import list_tracks, read_track
-    from rtsep.engine.offline import OFFLINE_CONFIG, separate_array
+    from rtsep.engine.config import StreamConfig
+    from rtsep.engine.offline import offline_config, separate_array
     from rtsep.runtime.loader import load_model
 
     tracks = list_tracks(dataset)
     model = None if model_spec == "oracle" else load_model(model_spec, threads=threads)
+    if not isinstance(config, StreamConfig):
+        config = offline_config(model, **(config or {}))
     per_model, per_mix, details = {}, {}, {}
     for i, folder in enumerate(tracks):
         tr = read_track(folder)
@@ -104,10 +110,92 @@ def evaluate_dataset(dataset, model_spec: str = "default", *, config=None,
             progress(i + 1, len(tracks))
     if not details:
         raise DatasetError(f"{dataset}: no tracks evaluated")
-    used = config or OFFLINE_CONFIG
+    used = config
     return {"model": model_spec, "dataset": str(dataset),
             "stream_config": {"lookahead_frames": used.lookahead_frames,
                               "model_hop_frames": used.model_hop_frames,
                               "high_band": used.high_band, "mask_power": float(used.mask_power)},
             "tracks": details,
             "median": summarize(per_model), "mixture_median": summarize(per_mix)}
+
+
+def vocal_leakage_db(vocals_est: np.ndarray, x: np.ndarray) -> float:
+    """Energy of a vocals estimate relative to its vocal-free input, in dB.
+
+    Parameters
+    ----------
+    vocals_est : np.ndarray [shape=(n, 2)]
+        The vocals output for ``x``.
+    x : np.ndarray [shape=(n, 2)]
+        Music without vocals.
+
+    Returns
+    -------
+    float
+        ``10 log10(sum(vocals_est^2) / sum(x^2))``; -inf for a silent estimate, nan for
+        a silent input.
+    """
+    e_x = float(np.sum(np.square(x, dtype=np.float64)))
+    if e_x == 0.0:
+        return float("nan")
+    e_v = float(np.sum(np.square(vocals_est, dtype=np.float64)))
+    return float(10 * np.log10(e_v / e_x)) if e_v > 0 else float("-inf")
+
+
+def vocal_leakage(dataset, model_spec: str = "default", *, config=None, batch_size: int = 4,
+                  threads: int | None = None,
+                  on_track: Callable[[str, float], None] | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> dict:
+    """How much of vocal-free music a model puts on its vocals output (karaoke keeps
+    what it should remove when this is high).
+
+    Each track's music without vocals (an accompaniment track's ``accompaniment``, a
+    full track's drums + bass + other) is separated alone and scored with
+    :func:`vocal_leakage_db`.
+
+    Parameters
+    ----------
+    dataset : str | Path
+        Track folders, full or accompaniment (:func:`rtsep.io.tracks.list_tracks`
+        with ``partial=True``).
+    model_spec : str
+        A model NAME or PATH.
+    config : StreamConfig or dict, optional
+        As for :func:`evaluate_dataset`.
+
+    Returns
+    -------
+    dict
+        ``{"model", "dataset", "tracks": {name: dB}, "median_db", "p90_db", "max_db"}``
+        (over tracks with a non-silent input).
+    """
+    from rtsep.engine.config import StreamConfig
+    from rtsep.engine.offline import offline_config, separate_array
+    from rtsep.io.audio import read_audio
+    from rtsep.io.tracks import ACCOMPANIMENT_STEMS, check_track, list_tracks, read_track
+    from rtsep.runtime.loader import load_model
+
+    tracks = list_tracks(dataset, partial=True)
+    model = load_model(model_spec, threads=threads)
+    if not isinstance(config, StreamConfig):
+        config = offline_config(model, **(config or {}))
+    per = {}
+    for i, folder in enumerate(tracks):
+        files = check_track(folder, partial=True)
+        if files.kind == "accompaniment":
+            x, _ = read_audio(files.stem_paths[ACCOMPANIMENT_STEMS.index("accompaniment")])
+        else:
+            tr = read_track(folder)
+            x = tr["drums"] + tr["bass"] + tr["other"]
+        est = separate_array(model, x, config, batch_size=batch_size)
+        per[folder.name] = vocal_leakage_db(est[0], x)
+        if on_track is not None:
+            on_track(folder.name, per[folder.name])
+        if progress is not None:
+            progress(i + 1, len(tracks))
+    vals = np.array([v for v in per.values() if v == v], np.float64)
+    if not vals.size:
+        raise DatasetError(f"{dataset}: every track's music is silent")
+    return {"model": model_spec, "dataset": str(dataset), "tracks": per,
+            "median_db": float(np.median(vals)), "p90_db": float(np.percentile(vals, 90)),
+            "max_db": float(vals.max())}

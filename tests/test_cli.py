@@ -96,3 +96,55 @@ def test_oracle_needs_a_track_folder(tmp_path):
     sf.write(wav, np.zeros((4096, 2), np.float32), 44100)
     r = _run(["separate", str(wav), "--model", "oracle", "--out", str(tmp_path / "o")])
     assert r.returncode == 2 and "track folders" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_stream_artifact(tmp_path_factory):
+    from rtsep.nn import build_model
+    from rtsep.nn.config import ModelConfig
+    from rtsep.runtime.artifact import save_artifact
+
+    cfg = ModelConfig.preset("stream_hybrid", "tiny")
+    return save_artifact(tmp_path_factory.mktemp("art") / "tiny-stream", build_model(cfg), cfg)
+
+
+def test_streaming_model_offline_defaults_and_vocal_leakage(tiny_stream_artifact, tmp_path):
+    """A streaming (causal) model separates and evaluates with its own offline default
+    (no look-ahead, which it would refuse); --vocal-leakage scores music without vocals
+    from accompaniment and full tracks."""
+    from stems import write_track
+
+    rng = np.random.default_rng(3)
+    n = 3 * 44100
+    stems = {s: (0.1 * rng.standard_normal((n, 2))).astype(np.float32)
+             for s in ("vocals", "drums", "bass", "other")}
+    data = tmp_path / "data"
+    write_track(data / "full", stems)
+    write_track(data / "acc", {"vocals": stems["vocals"],
+                               "accompaniment": stems["drums"] + stems["bass"]})
+    art = str(tiny_stream_artifact)
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(data), "--model", art, "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["tracks"]) == {"full"}  # SDR needs every stem
+    assert res["stream_config"]["lookahead_frames"] == 0
+    assert main(["eval", str(data), "--model", art, "--vocal-leakage", "--json", str(out)]) == 0
+    leak = json.loads(out.read_text())
+    assert set(leak["tracks"]) == {"full", "acc"}
+    assert all(-60 < v < 20 for v in leak["tracks"].values()), leak
+    assert leak["median_db"] == pytest.approx(float(np.median(list(leak["tracks"].values()))))
+    sf.write(tmp_path / "song.wav", stems["drums"], 44100)
+    assert main(["separate", str(tmp_path / "song.wav"), "--model", art, "--out",
+                 str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "song" / "vocals.wav").is_file()
+    r = _run(["eval", str(data), "--model", art, "--lookahead", "4"])
+    assert r.returncode == 2 and "look-ahead" in r.stderr
+
+
+def test_vocal_leakage_db():
+    from rtsep.evaluate import vocal_leakage_db
+
+    x = np.ones((100, 2), np.float32)
+    assert vocal_leakage_db(0.1 * x, x) == pytest.approx(-20.0)
+    assert vocal_leakage_db(0 * x, x) == float("-inf")
+    assert np.isnan(vocal_leakage_db(x, 0 * x))

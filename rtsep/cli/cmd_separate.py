@@ -65,7 +65,6 @@ def run(args) -> int:
     from rtsep.engine.offline import separate_array
     from rtsep.runtime.loader import load_model
 
-    cfg = stream_config(args)
     inputs = [Path(p) for p in args.inputs]
     for p in inputs:  # fail before loading a model or writing anything
         if not p.exists():
@@ -79,6 +78,7 @@ def run(args) -> int:
         model = None
     else:
         model = load_model(args.model, threads=args.threads)
+    cfg = stream_config(args, model)
     out_root = args.out
     out_root.mkdir(parents=True, exist_ok=True)
     for name, mix, stems, note in loaded:

@@ -12,10 +12,11 @@ def add_model_options(parser: argparse.ArgumentParser, *, oracle: bool = True) -
                         help="model NAME (under models/), artifact PATH"
                              + (", or 'oracle' (ideal ratio masks from the true stems)" if oracle else "")
                              + " [default: %(default)s]")
-    parser.add_argument("--lookahead", type=int, default=64, metavar="N",
-                        help="frames of future context each emitted frame gets [default: %(default)s]")
-    parser.add_argument("--model-hop", type=int, default=64, metavar="K",
-                        help="frames emitted per model call [default: %(default)s]")
+    parser.add_argument("--lookahead", type=int, default=None, metavar="N",
+                        help="frames of future context each emitted frame gets [default: 64; "
+                             "0 for a streaming (causal) model, which takes none]")
+    parser.add_argument("--model-hop", type=int, default=None, metavar="K",
+                        help="frames emitted per model call [default: 64]")
     parser.add_argument("--high-band", choices=("average", "zeros"), default="average",
                         help="mask extension to bins 1024-2048 (~11-22 kHz) [default: %(default)s]")
     parser.add_argument("--mask-power", type=float, default=1.0, metavar="P",
@@ -26,8 +27,9 @@ def add_model_options(parser: argparse.ArgumentParser, *, oracle: bool = True) -
                         help="CPU threads for TensorFlow [default: all cores]")
 
 
-def stream_config(args):
-    from rtsep.engine import StreamConfig
+def stream_config(args, model=None):
+    """The offline config for ``model`` (None: the oracle) with the options given."""
+    from rtsep.engine.offline import offline_config
 
-    return StreamConfig(lookahead_frames=args.lookahead, model_hop_frames=args.model_hop,
-                        high_band=args.high_band, mask_power=args.mask_power)
+    return offline_config(model, lookahead_frames=args.lookahead, model_hop_frames=args.model_hop,
+                          high_band=args.high_band, mask_power=args.mask_power)

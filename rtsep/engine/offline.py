@@ -9,6 +9,8 @@ delay. Streaming output equals it to float32 rounding (tested).
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Callable
 
 import numpy as np
@@ -27,10 +29,13 @@ OFFLINE_STREAMING_CONFIG = StreamConfig(lookahead_frames=0, model_hop_frames=64)
 """Offline default of a streaming (causal) model: 64 frames per step, no look-ahead."""
 
 
-def offline_config(model) -> StreamConfig:
+def offline_config(model, **overrides) -> StreamConfig:
     """The offline default for ``model``: :data:`OFFLINE_STREAMING_CONFIG` for a
-    streaming model, else :data:`OFFLINE_CONFIG`."""
-    return OFFLINE_STREAMING_CONFIG if is_streaming(model) else OFFLINE_CONFIG
+    streaming model, else :data:`OFFLINE_CONFIG` (also for ``model`` None: the oracle),
+    with the fields given in ``overrides`` that are not None replaced."""
+    base = OFFLINE_STREAMING_CONFIG if is_streaming(model) else OFFLINE_CONFIG
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(base, **given) if given else base
 
 
 def _padded_magnitudes(spec: np.ndarray, n_calls: int, k: int) -> np.ndarray:
