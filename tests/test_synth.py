@@ -162,6 +162,42 @@ def test_rerun_reuses_complete_tracks_and_removes_stale_temp(dataset):
     assert not stale.exists()
 
 
+def test_song_with_non_finite_audio_is_listed_as_failed_and_the_run_goes_on(tmp_path, monkeypatch):
+    """A song whose render holds NaN is not written (it was written as silence), the
+    other songs are, the manifest lists it under "failed", and a rerun retries it."""
+    _need_tools()
+    from rtsep.training.synth import compose_song, dataset, mixing
+
+    broken = {1}
+
+    def fake_render(seed, index, seconds, *, resources=None, used=None):  # no real audio: fast
+        song = compose_song(seed, index, seconds)
+        rng = np.random.default_rng(index)
+        stems = {s: (0.1 * rng.standard_normal((song.n_samples, 2))).astype(np.float32) for s in STEMS}
+        if index in broken:
+            stems["vocals"][1000:] = np.nan
+        return song, mixing.to_grid(stems, -1.0)
+
+    monkeypatch.setattr(dataset, "render_song_int16", fake_render)
+    out = tmp_path / "ds"
+    seen = []
+    with pytest.warns(RuntimeWarning, match=rf"synth-{SEED}-00001 not written.*vocals"):
+        manifest = dataset.generate_dataset(out, 3, 2.0, SEED, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (3, 3)
+    assert [t["name"] for t in manifest["tracks"]] == [f"synth-{SEED}-00000", f"synth-{SEED}-00002"]
+    [failed] = manifest["failed"]
+    assert failed["name"] == f"synth-{SEED}-00001" and failed["error_stems"] == ["vocals"]
+    assert "non-finite" in failed["error"] and failed["style"]  # the composition, to reproduce it
+    assert not (out / f"synth-{SEED}-00001").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    # fixed: a rerun renders only the failed song, and it leaves "failed"
+    broken.clear()
+    manifest = dataset.generate_dataset(out, 3, 2.0, SEED)
+    assert [t["name"] for t in manifest["tracks"]] == [f"synth-{SEED}-{i:05d}" for i in range(3)]
+    assert [t.get("reused", False) for t in manifest["tracks"]] == [True, False, True]
+    assert manifest["failed"] == []
+
+
 @pytest.mark.parametrize("args, message", [
     (["--tracks", "-1"], "--tracks"),
     (["--tracks", "0"], "--tracks"),

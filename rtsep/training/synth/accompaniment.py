@@ -176,7 +176,7 @@ def render_track(seed: int, index: int, seconds: float, files: tuple[MusicFile, 
                            ratio=song.mix.master_ratio, release_s=song.mix.master_release_s)
     g = g * mixing.limiter_gain(mix * g[:, None], song.mix.limiter_db)
     stems = {k: v * g[:, None] for k, v in stems.items()}
-    audio = quantise(stems, song.mix.peak_dbfs)
+    audio = mixing.to_grid(stems, song.mix.peak_dbfs)
     lic = sources.licence(mf.path, mf.package)[0]
     entry = {
         "name": track_name(seed, index, split), "kind": "accompaniment", "split": split,
@@ -190,22 +190,3 @@ def render_track(seed: int, index: int, seconds: float, files: tuple[MusicFile, 
         "sources": sources.describe(used),
     }
     return entry, audio
-
-
-def quantise(stems: dict[str, np.ndarray], peak_dbfs: float) -> dict[str, np.ndarray]:
-    """Scale so nothing peaks above ``peak_dbfs``, round each stem to 16 bits, and sum
-    them into "mixture" (exact). Returns int16 (n, 2) arrays."""
-    total_f = sum(v.astype(np.float64) for v in stems.values())
-    peak = max([float(np.abs(total_f).max())] + [float(np.abs(v).max()) for v in stems.values()])
-    scale = 10 ** (peak_dbfs / 20) / peak if peak > 0 else 1.0
-    out = {}
-    total = np.zeros(total_f.shape, dtype=np.int32)
-    for k, v in stems.items():
-        q = np.clip(np.round(v.astype(np.float64) * scale * mixing.FULL_SCALE),
-                    -mixing.FULL_SCALE + 1, mixing.FULL_SCALE - 1).astype(np.int32)
-        total += q
-        out[k] = q.astype(np.int16)
-    if np.abs(total).max() >= mixing.FULL_SCALE:
-        raise AssertionError("mixture beyond full scale after rounding")
-    out["mixture"] = total.astype(np.int16)
-    return out

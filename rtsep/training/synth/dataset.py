@@ -18,6 +18,13 @@ Song ``i`` depends only on ``(seed, i, seconds)``, so ``workers`` never changes
 the audio. Each track is written into a hidden temporary folder that is renamed
 when complete; a folder that already exists complete is kept (re-running a
 command resumes it).
+
+A track whose rendering comes out with NaN or infinite samples
+(:class:`~rtsep.training.synth.mixing.NonFiniteAudioError`: a stage failed on it) is
+not written, and the run goes on: the manifest lists it under ``"failed"`` (its name,
+the error and the stems affected) instead of ``"tracks"``, a ``RuntimeWarning`` says
+so, and a later run tries it again. Any other error stops the run (the manifest keeps
+the tracks finished so far; re-running resumes).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -42,6 +50,7 @@ from rtsep.io.files import atomic_path
 from rtsep.io.jsonio import write_json_atomic
 from rtsep.training.synth import sources
 from rtsep.training.synth.arrangement import MAX_SECONDS, MIN_SECONDS, compose_song, song_name
+from rtsep.training.synth.mixing import NonFiniteAudioError
 from rtsep.training.synth.resources import Resources, find_resources
 from rtsep.training.synth.song import render_song_int16
 
@@ -127,12 +136,27 @@ def remove_stale_temp(out_dir: Path) -> list[Path]:
     return removed
 
 
+def _failed_entry(entry: dict, exc: NonFiniteAudioError, t0: float) -> dict:
+    """The manifest entry of a track that could not be written (it has an "error")."""
+    entry["error"] = str(exc)
+    entry["error_stems"] = list(exc.stems)
+    entry["render_s"] = round(time.perf_counter() - t0, 3)
+    return entry
+
+
 def _render_and_write(out_dir: str, seed: int, index: int, seconds: float,
                       resources: Resources) -> dict:
-    """Worker task: render song ``index`` and write it. Returns its manifest entry."""
+    """Worker task: render song ``index`` and write it. Returns its manifest entry
+    (with an "error" and nothing written when its audio is not finite)."""
     t0 = time.perf_counter()
     used: set = set()
-    song, audio = render_song_int16(seed, index, seconds, resources=resources, used=used)
+    try:
+        song, audio = render_song_int16(seed, index, seconds, resources=resources, used=used)
+    except NonFiniteAudioError as exc:
+        entry = compose_song(seed, index, seconds).manifest()
+        entry["kind"] = "songs"
+        entry["sources"] = sources.describe(used)  # what it had read when it failed
+        return _failed_entry(entry, exc, t0)
     write_track(Path(out_dir), song.name, audio)
     entry = song.manifest()
     entry["kind"] = "songs"
@@ -145,11 +169,17 @@ def _render_and_write(out_dir: str, seed: int, index: int, seconds: float,
 
 def _render_accompaniment(out_dir: str, seed: int, index: int, seconds: float,
                           resources: Resources, files, split: str) -> dict:
-    """Worker task: one partially labelled track (vocals over real music)."""
+    """Worker task: one partially labelled track (vocals over real music); an entry
+    with an "error" and nothing written when its audio is not finite."""
     from rtsep.training.synth import accompaniment
 
     t0 = time.perf_counter()
-    entry, audio = accompaniment.render_track(seed, index, seconds, files, resources, split)
+    try:
+        entry, audio = accompaniment.render_track(seed, index, seconds, files, resources, split)
+    except NonFiniteAudioError as exc:
+        entry = {"name": accompaniment.track_name(seed, index, split), "kind": "accompaniment",
+                 "split": split, "seed": int(seed), "index": int(index), "seconds": float(seconds)}
+        return _failed_entry(entry, exc, t0)
     write_track(Path(out_dir), entry["name"], audio)
     entry["render_s"] = round(time.perf_counter() - t0, 3)
     entry["peak_dbfs"] = round(float(20 * np.log10(max(np.abs(audio["mixture"]).max(), 1) / 32768)), 2)
@@ -165,18 +195,25 @@ def _old_entries(out_dir: Path) -> dict[str, dict]:
         return {}
 
 
-def _write_manifest(out_dir: Path, header: dict, entries: dict[str, dict]) -> None:
+def _write_manifest(out_dir: Path, header: dict, entries: dict[str, dict],
+                    failed: dict[str, dict]) -> None:
+    """Merge this run's written ``entries`` and ``failed`` tracks into the manifest: a
+    track written now leaves "failed", one that failed again replaces its old entry."""
     path = out_dir / MANIFEST
     existing: dict[str, dict] = {}
+    old_failed: dict[str, dict] = {}
     if path.exists():
         try:
             old = json.loads(path.read_text())
             existing = {t["name"]: t for t in old.get("tracks", []) if isinstance(t, dict) and "name" in t}
+            old_failed = {t["name"]: t for t in old.get("failed", []) if isinstance(t, dict) and "name" in t}
         except (OSError, ValueError):
-            existing = {}
+            existing, old_failed = {}, {}
     existing.update(entries)
+    old_failed.update(failed)
     doc = dict(header)
     doc["tracks"] = [existing[k] for k in sorted(existing)]
+    doc["failed"] = [old_failed[k] for k in sorted(old_failed) if k not in existing]
     write_json_atomic(path, doc, indent=1)
 
 
@@ -195,7 +232,7 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     seed : run seed (>= 0); song i depends only on (seed, i, seconds)
     workers : processes rendering in parallel (>= 1); does not change the output
     progress : callable(done, total), optional; called with the songs done so far
-        (reused ones included) at the start and after each song
+        (reused and failed ones included) at the start and after each song
     kind : "songs" (every stem known) or "accompaniment" (vocals over real music)
     held_out : accompaniment packages kept out of training (default
         :data:`~rtsep.training.synth.accompaniment.HELD_OUT_DEFAULT`)
@@ -205,7 +242,9 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
 
     Returns
     -------
-    dict : the manifest written to ``out_dir/manifest.json``
+    dict : the manifest written to ``out_dir/manifest.json``: "tracks" lists the tracks
+        written, "failed" those whose audio was not finite (not written; see the module
+        docstring; a ``RuntimeWarning`` names each)
     """
     tracks, seconds, seed, workers = check_args(tracks, seconds, seed, workers)
     if kind not in KINDS:
@@ -233,6 +272,7 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     remove_stale_temp(out)
     old = _old_entries(out)
     entries: dict[str, dict] = {}
+    failed: dict[str, dict] = {}
     todo = []
     for i in range(tracks):
         name = namer(seed, i)
@@ -251,15 +291,22 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
 
     def advance() -> None:
         if progress:
-            progress(len(entries), tracks)
+            progress(len(entries) + len(failed), tracks)
+
+    def record(entry: dict) -> None:
+        if "error" in entry:
+            failed[entry["name"]] = entry
+            warnings.warn(f"{entry['name']} not written (listed under \"failed\" in "
+                          f"{out / MANIFEST}): {entry['error']}", RuntimeWarning, stacklevel=3)
+        else:
+            entries[entry["name"]] = entry
+        advance()
 
     advance()
     try:
         if workers == 1 or len(todo) <= 1:
             for i in todo:
-                entry = task(str(out), seed, i, seconds, resources, *extra)
-                entries[entry["name"]] = entry
-                advance()
+                record(task(str(out), seed, i, seconds, resources, *extra))
         else:
             ctx = get_context("spawn")  # no fork of a threaded parent (a progress bar's thread)
             with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as executor:
@@ -269,16 +316,14 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
                     while pending:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for fut in done:
-                            entry = fut.result()
-                            entries[entry["name"]] = entry
-                            advance()
+                            record(fut.result())
                 except BaseException:
                     for fut in pending:
                         fut.cancel()
                     raise
     finally:
-        if entries:
+        if entries or failed:
             header["wall_s"] = round(time.perf_counter() - t_start, 2)
-            _write_manifest(out, header, entries)
+            _write_manifest(out, header, entries, failed)
     return json.loads((out / MANIFEST).read_text())
 

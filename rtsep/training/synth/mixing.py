@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from rtsep.constants import SAMPLE_RATE, STEMS
+from rtsep.errors import RtsepError
 from rtsep.training.synth import effects, instruments
 from rtsep.training.synth.arrangement import PartFx, Song
 
@@ -20,6 +21,18 @@ REFERENCE_RMS_DB = -20.0
 FULL_SCALE = 32768
 BACKING_FX = PartFx(hpf_hz=180.0, lpf_hz=9000.0, comp_ratio=3.0, tilt_db=-1.0)
 """Backing and double vocals: thinner and more distant than the lead."""
+
+
+class NonFiniteAudioError(RtsepError):
+    """A track's stems hold NaN or infinite samples: a rendering stage failed, and
+    the track would be written as silence. ``stems`` names the stems affected."""
+
+    def __init__(self, message: str, stems: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.stems = tuple(stems)
+
+    def __reduce__(self):  # picklable with its stems (raised in worker processes)
+        return type(self), (str(self), self.stems)
 
 
 def active_rms(x: np.ndarray, *, frame: int = 2048, floor_db: float = 40.0) -> float:
@@ -103,16 +116,34 @@ def to_grid(stems: dict[str, np.ndarray], peak_dbfs: float) -> dict[str, np.ndar
     """Scale all stems by one factor so no stem and not the mixture peaks above
     ``peak_dbfs``, round them to 16-bit values, and sum them into the mixture.
 
+    Parameters
+    ----------
+    stems : stem name -> float (n, 2), all the same shape (a song's four stems, or an
+        accompaniment track's vocals and accompaniment)
+
     Returns
     -------
     dict stem -> int16 (n, 2), plus "mixture" int16 (n, 2) == the integer sum
+
+    Raises
+    ------
+    NonFiniteAudioError : a stem holds NaN or inf (its peak, hence the scale, would
+        be NaN and every sample would round to the same garbage value)
     """
-    mix = sum(stems[s].astype(np.float64) for s in STEMS)
-    peak = max([float(np.abs(mix).max())] + [float(np.abs(stems[s]).max()) for s in STEMS])
+    bad = {s: x for s, x in stems.items() if not np.isfinite(x).all()}
+    if bad:
+        counts = ", ".join(f"{s} ({int(np.isnan(x).sum())} NaN, {int(np.isinf(x).sum())} inf "
+                           f"of {x.size} samples)" for s, x in bad.items())
+        raise NonFiniteAudioError(
+            f"non-finite samples in stem(s) {counts}: a rendering stage produced NaN or inf; "
+            "the track cannot be written (it would be silence). Report the seed and song "
+            "index so the stage can be fixed.", tuple(bad))
+    mix = sum(stems[s].astype(np.float64) for s in stems)
+    peak = max([float(np.abs(mix).max())] + [float(np.abs(stems[s]).max()) for s in stems])
     scale = 10 ** (peak_dbfs / 20) / peak if peak > 0 else 1.0
     out = {}
     total = np.zeros(mix.shape, dtype=np.int32)
-    for s in STEMS:
+    for s in stems:
         q = np.round(stems[s].astype(np.float64) * scale * FULL_SCALE)
         q = np.clip(q, -FULL_SCALE + 1, FULL_SCALE - 1).astype(np.int32)
         total += q

@@ -42,6 +42,13 @@ VOICE_PACKAGES = ("klettres-data", "ktuberling-data", "fillets-ng-data-cs", "fil
                   "festvox-ru")
 MALE_F0_HZ = 165.0
 """Speakers whose median speaking F0 is below this sing in the male range."""
+MAX_PEAK = 4.0
+"""A recording that peaks above this (+12 dBFS) was stored with a wrong gain (klettres'
+Setswana speaker ``klettres/tn`` decodes at up to 61, +36 dBFS): :func:`load` scales it
+to peak at 1. WORLD assumes full scale is 1: its D4C returns NaN aperiodicities for
+such hot input (those units sang NaN and the whole song was written as silence). The
+mild overshoot of lossy files of clipped speech (at most 2.2 in the voice packages) is
+kept as it is."""
 
 
 @dataclass(frozen=True)
@@ -121,9 +128,15 @@ def _rate(path: str) -> int:
 
 @functools.lru_cache(maxsize=256)
 def load(path: str, sr: int) -> np.ndarray:
-    """A recording as mono float64 at ``sr`` (cached; do not modify)."""
+    """A recording as mono float64 at ``sr`` (cached; do not modify).
+
+    A recording peaking above :data:`MAX_PEAK` is scaled to peak at 1 (see there).
+    """
     x, fsr = sf.read(path, dtype="float64", always_2d=True)
     x = x.mean(axis=1)
+    peak = float(np.abs(x).max()) if len(x) else 0.0
+    if peak > MAX_PEAK:
+        x = x / peak
     if fsr != sr:
         x = soxr.resample(x, fsr, sr, quality="HQ")
     x = np.ascontiguousarray(x)
