@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+import shutil
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -162,7 +164,8 @@ def test_rerun_reuses_complete_tracks_and_removes_stale_temp(dataset):
     assert not stale.exists()
 
 
-def test_song_with_non_finite_audio_is_listed_as_failed_and_the_run_goes_on(tmp_path, monkeypatch):
+def test_song_with_non_finite_audio_is_listed_as_failed_and_the_run_goes_on(tmp_path, monkeypatch,
+                                                                          capsys):
     """A song whose render holds NaN is not written (it was written as silence), the
     other songs are, the manifest lists it under "failed", and a rerun retries it."""
     _need_tools()
@@ -196,6 +199,19 @@ def test_song_with_non_finite_audio_is_listed_as_failed_and_the_run_goes_on(tmp_
     assert [t["name"] for t in manifest["tracks"]] == [f"synth-{SEED}-{i:05d}" for i in range(3)]
     assert [t.get("reused", False) for t in manifest["tracks"]] == [True, False, True]
     assert manifest["failed"] == []
+    # the command says so and exits 1 (scripts see it); the other tracks stay written
+    broken.add(1)
+    shutil.rmtree(out / f"synth-{SEED}-00001")
+    from rtsep.cli.main import main
+
+    with pytest.warns(RuntimeWarning):
+        rc = main(["synth", "--out", str(out), "--tracks", "3", "--seconds", "2", "--seed", str(SEED),
+                   "--quiet"])
+    assert rc == 1 and "1 track(s) failed" in capsys.readouterr().err
+    assert (out / f"synth-{SEED}-00002").is_dir()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [t["name"] for t in manifest["failed"]] == [f"synth-{SEED}-00001"]
+    assert f"synth-{SEED}-00001" not in [t["name"] for t in manifest["tracks"]]
 
 
 @pytest.mark.parametrize("args, message", [

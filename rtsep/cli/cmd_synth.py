@@ -89,7 +89,13 @@ def run(args) -> int:
                                     split=args.split, vocal_check=args.vocal_check)
     tracks = manifest["tracks"]
     rendered = [t for t in tracks if not t.get("reused")]
+    failed = [f.get("name", "?") for f in manifest.get("failed", [])]
     summary = {"out": str(args.out), "kind": args.kind, "tracks": len(tracks),
-               "rendered": len(rendered), "wall_s": manifest.get("wall_s")}
+               "rendered": len(rendered), "failed": len(failed), "wall_s": manifest.get("wall_s")}
     print(json.dumps(summary), file=sys.stdout)
+    if failed:
+        print(f"rtsep synth: {len(failed)} track(s) failed and were not written "
+              f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); the manifest's "
+              f"\"failed\" says why; a rerun retries them", file=sys.stderr)
+        return 1
     return 0

@@ -210,6 +210,8 @@ def _write_manifest(out_dir: Path, header: dict, entries: dict[str, dict],
         except (OSError, ValueError):
             existing, old_failed = {}, {}
     existing.update(entries)
+    for name in failed:  # failed now: an older entry of it (folder since removed) goes
+        existing.pop(name, None)
     old_failed.update(failed)
     doc = dict(header)
     doc["tracks"] = [existing[k] for k in sorted(existing)]
