@@ -23,6 +23,8 @@ Usage::
     python benchmarks/soak.py --minutes 10 --start-server --realtime --period 256
     python benchmarks/soak.py --minutes 1 --start-server --test-model random:unet \\
         --model-hop auto --compare-workers                       # thread vs process
+    python benchmarks/soak.py --minutes 10 --start-server --realtime --period 256 \\
+        --model-hop auto --cpu-hogs 1                            # a busy core beside it
 """
 
 from __future__ import annotations
@@ -140,6 +142,34 @@ def soak(args, worker: str) -> dict:
         sep.stop()
 
 
+class CpuHogs:
+    """``n`` processes that keep a core busy each (what a karaoke laptop's other
+    programs do): ``stress-ng --cpu n`` when installed, else Python busy loops."""
+
+    def __init__(self, n: int):
+        import shutil
+
+        self.n = max(0, int(n))
+        self.kind = None if not self.n else ("stress-ng" if shutil.which("stress-ng") else "python")
+        self._procs = []
+
+    def start(self) -> None:
+        import subprocess
+
+        if self.kind == "stress-ng":
+            self._procs = [subprocess.Popen(["stress-ng", "--cpu", str(self.n), "--quiet"])]
+        elif self.kind == "python":
+            self._procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                           for _ in range(self.n)]
+
+    def stop(self) -> None:
+        for p in self._procs:
+            p.terminate()
+        for p in self._procs:
+            p.wait(timeout=10)
+        self._procs = []
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -165,24 +195,31 @@ def main(argv=None) -> int:
                     help="start a private dummy-backend server for the run")
     ap.add_argument("--realtime", action="store_true", help="with --start-server: jackd -R")
     ap.add_argument("--period", type=int, default=256, help="with --start-server: jackd -p")
+    ap.add_argument("--cpu-hogs", type=int, default=0, metavar="N",
+                    help="keep N cores busy during the run, at normal priority (stress-ng --cpu N "
+                         "when installed, else N Python busy loops) [default: 0]")
     args = ap.parse_args(argv)
     from rtsep.errors import RtsepError
     from rtsep.live.client import DEFAULT_WORKER
 
     workers = ["thread", "process"] if args.compare_workers else [args.worker or DEFAULT_WORKER]
     srv = None
+    hogs = CpuHogs(args.cpu_hogs)
     try:
+        hogs.start()
         if args.start_server:
             from rtsep.live.jack.server import DummyServer
 
             args.server = f"rtsep-soak-{os.getpid()}"
             srv = DummyServer(args.server, period=args.period, realtime=args.realtime).start()
         for w in workers:
-            print(json.dumps(soak(args, w)), flush=True)
+            print(json.dumps({**soak(args, w), "cpu_hogs": args.cpu_hogs, "hog": hogs.kind}),
+                  flush=True)
     except RtsepError as exc:
         print(f"soak: error: {exc}", file=sys.stderr)
         return 2
     finally:
+        hogs.stop()
         if srv is not None:
             srv.stop()
     return 0
