@@ -1,4 +1,5 @@
-"""Tests of rtsep.training.data: excerpts, magnitudes, augmentation, split, tf.data pipeline.
+"""Tests of rtsep.training.tracks, .excerpts and .data: tracks, split, excerpts, magnitudes,
+augmentation, examples.
 
 Tolerances: magnitudes are compared to rtsep.dsp's at 1e-4 absolute (they are
 computed by the same code on the same frames, so in practice they are identical);
@@ -14,18 +15,10 @@ import soundfile as sf
 
 from rtsep.dsp.stft import model_magnitudes, n_frames_for
 from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, SAMPLE_RATE, STEMS
-from rtsep.training.data import (
-    EXCERPT_SAMPLES,
-    FRAME_OFFSET,
-    AugmentConfig,
-    ExampleSampler,
-    examples_from_stems,
-    excerpt_magnitudes,
-    find_tracks,
-    read_excerpt,
-    split_tracks,
-    validation_excerpts,
-)
+from rtsep.training.data import AugmentConfig, ExampleSampler, examples_from_stems
+from rtsep.training.excerpts import (EXCERPT_SAMPLES, FRAME_OFFSET, excerpt_magnitudes, read_excerpt,
+                                     validation_excerpts)
+from rtsep.training.tracks import Track, find_tracks, split_tracks
 from rtsep.errors import ConfigError, DatasetError
 
 from stems import synth_stems, write_track  # noqa: E402  (tests/stems.py)
@@ -267,8 +260,6 @@ def test_every_track_once_per_pass(dataset):
 
 
 def test_split_is_disjoint_and_deterministic(tmp_path):
-    from rtsep.training.data import Track
-
     tracks = [Track(f"t{i:02d}", (), 1000) for i in range(10)]
     train, val = split_tracks(tracks, val_fraction=0.2, seed=1)
     assert len(val) == 2 and len(train) == 8

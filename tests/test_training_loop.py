@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from rtsep.constants import STEMS
-from rtsep.training.data import EXCERPT_SAMPLES, AugmentConfig
+from rtsep.training.data import AugmentConfig
+from rtsep.training.excerpts import EXCERPT_SAMPLES
 from rtsep.errors import ConfigError
 from rtsep.training.checkpoints import list_checkpoints
 from rtsep.training.config import TrainConfig

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from rtsep.errors import ConfigError, DatasetError
-from rtsep.training.data import EXCERPT_SAMPLES, ExampleSampler, find_tracks, split_tracks
+from rtsep.training.data import ExampleSampler
+from rtsep.training.excerpts import EXCERPT_SAMPLES
+from rtsep.training.tracks import find_tracks, split_tracks
 from rtsep.training.losses import LOSSES, per_example_loss
 from stems import synth_stems, write_track  # tests/stems.py
 

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from rtsep.constants import MODEL_BINS, MODEL_FRAMES
-from rtsep.training.data import EXCERPT_SAMPLES, ExampleSampler, find_tracks
+from rtsep.training.data import ExampleSampler
+from rtsep.training.excerpts import EXCERPT_SAMPLES
+from rtsep.training.tracks import find_tracks
 from rtsep.training.pipeline import make_dataset, sharded_example_index
 from stems import synth_stems, write_track  # tests/stems.py
 

@@ -7,7 +7,7 @@ as ``rtsep synth --kind accompaniment`` writes them (generated vocals over real
 instrumental music). Functions take ``partial=True`` to accept them.
 
 :func:`check_track` is the one layout checker: offline separation and evaluation
-(:func:`read_track`) and the training data (:mod:`rtsep.training.data`) both use it.
+(:func:`read_track`) and the training data (:mod:`rtsep.training.tracks`) both use it.
 """
 
 from __future__ import annotations

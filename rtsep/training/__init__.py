@@ -1,7 +1,9 @@
 """Training, one stage per module:
 
 - :mod:`~rtsep.training.synth` — synthetic multitrack songs (``rtsep synth``);
-- :mod:`~rtsep.training.data` — the augmented examples of a MUSDB18-HQ-style folder;
+- :mod:`~rtsep.training.tracks` — the tracks of a MUSDB18-HQ-style folder and their split;
+- :mod:`~rtsep.training.excerpts` — excerpts read in place, their spectra, validation excerpts;
+- :mod:`~rtsep.training.data` — the augmented training examples and their targets;
 - :mod:`~rtsep.training.pipeline` — their ``tf.data`` stream;
 - :mod:`~rtsep.training.config` — :class:`~rtsep.training.config.TrainConfig`, saved beside the weights;
 - :mod:`~rtsep.training.losses` — the losses;

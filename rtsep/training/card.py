@@ -7,8 +7,8 @@ from typing import Any
 from rtsep.constants import STEMS
 from rtsep.training.checkpoints import RunState
 from rtsep.training.config import TrainConfig
-from rtsep.training.data import dataset_hours
 from rtsep.training.losses import DESCRIPTIONS
+from rtsep.training.tracks import dataset_hours
 
 
 def model_card(cfg: TrainConfig, run: RunState, train_tracks, val_tracks, excerpts) -> dict:
@@ -18,8 +18,8 @@ def model_card(cfg: TrainConfig, run: RunState, train_tracks, val_tracks, excerp
     ----------
     cfg : TrainConfig
     run : RunState
-    train_tracks, val_tracks : list of rtsep.training.data.Track
-    excerpts : list of rtsep.training.data.ValidationExcerpt
+    train_tracks, val_tracks : list of rtsep.training.tracks.Track
+    excerpts : list of rtsep.training.excerpts.ValidationExcerpt
 
     Returns
     -------

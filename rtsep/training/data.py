@@ -1,9 +1,8 @@
-"""Training data: random, augmented 192-frame excerpts of MUSDB18-HQ-style tracks.
+"""Training examples: random, augmented 192-frame excerpts of a dataset's tracks.
 
-A dataset is a folder of track folders, each holding ``vocals``, ``drums``, ``bass``
-and ``other`` as ``.wav`` or ``.flac`` (a ``mixture`` file is ignored: the mixture
-is the sum of the stems). Nothing is loaded whole: every example reads its excerpts
-with soundfile's ``seek``/``read``, so the collection may be far larger than memory.
+The tracks are listed by :mod:`rtsep.training.tracks`; every example reads its
+excerpts in place (:mod:`rtsep.training.excerpts`: :data:`~rtsep.training.excerpts.EXCERPT_SAMPLES`
+samples, 192 full STFT frames).
 
 Partial labels
 --------------
@@ -14,15 +13,6 @@ and the accompaniment in rows 0 and 1 (rows 2 and 3 zero), and the loss
 (:mod:`rtsep.training.losses`) supervises the vocals and the *sum* of the other three
 estimates only. ``partial_fraction`` sets the share of such examples (None: the
 share of such tracks). Validation uses fully labelled tracks only.
-
-One example
------------
-An excerpt of :data:`EXCERPT_SAMPLES` = 191 * 1024 + 4096 = 199,680 samples gives
-exactly :data:`~rtsep.constants.MODEL_FRAMES` = 192 STFT frames with no padding.
-Its magnitudes are computed by :func:`rtsep.model_magnitudes` and equal the
-engine's magnitudes of the whole file at the corresponding frames: an excerpt
-starting at sample ``s`` (a multiple of the hop) holds file frames
-``s // HOP + 3 ... s // HOP + 194``.
 
 Augmentations (all drawn from a generator seeded by ``(seed, example index)``, so
 example ``i`` is the same whatever the number of workers or where training resumed):
@@ -59,205 +49,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from rtsep.dsp.stft import stft, to_model_layout
-from rtsep.constants import HOP, MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_FFT, N_STEMS, SAMPLE_RATE
+from rtsep.constants import MODEL_BINS, MODEL_FRAMES, N_CHANNELS, N_STEMS
 from rtsep.errors import ConfigError, DatasetError
 from rtsep.io.jsonio import check_fields
-from rtsep.io.tracks import check_track, is_track_folder, list_tracks
-
-EXCERPT_SAMPLES = (MODEL_FRAMES - 1) * HOP + N_FFT
-"""Samples of one training excerpt: 191 * 1024 + 4096 = 199,680 (192 full frames)."""
-
-FRAME_OFFSET = N_FFT // HOP - 1
-""":func:`rtsep.model_magnitudes` of an excerpt starts with this many frames that
-reach before the excerpt (zero-padded); frame ``FRAME_OFFSET + k`` is the excerpt's
-``k``-th full frame."""
-
-# ----------------------------------------------------------------------------------
-# Tracks
-# ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Track:
-    """One track folder, described without reading its audio.
-
-    Attributes
-    ----------
-    name : str
-        The folder name.
-    stem_paths : tuple of pathlib.Path
-        One file per stem, in :data:`rtsep.constants.STEMS` order.
-    n_samples : int
-        Usable length (the shortest stem), in samples at 44.1 kHz.
-    kind : str
-        ``"full"`` (four stems) or ``"accompaniment"`` (``stem_paths`` are vocals and
-        accompaniment).
-    """
-
-    name: str
-    stem_paths: tuple[Path, ...]
-    n_samples: int
-    kind: str = "full"
-
-    @property
-    def full(self) -> bool:
-        """Every stem known."""
-        return self.kind == "full"
-
-    @property
-    def duration_s(self) -> float:
-        """Usable length in seconds."""
-        return self.n_samples / SAMPLE_RATE
-
-
-def find_tracks(root: str | Path) -> list[Track]:
-    """The tracks of a dataset folder, sorted by name.
-
-    ``root`` may be one track folder, a folder of track folders, or a MUSDB18-HQ root
-    with ``train/`` and ``test/`` (then only ``train/`` is used). Accompaniment tracks
-    (module docstring) are included.
-
-    Raises
-    ------
-    DatasetError
-        Missing or empty folder, a stem at another sample rate than 44.1 kHz, with more
-        than two channels, unreadable, or stems of one track differing in length.
-    """
-    root = Path(root)
-    if (root / "train").is_dir() and not is_track_folder(root, partial=True) and not any(
-            is_track_folder(p, partial=True) for p in root.iterdir()):
-        root = root / "train"
-    folders = list_tracks(root, partial=True)
-    return [_describe_track(f) for f in folders]
-
-
-def _describe_track(folder: Path) -> Track:
-    files = check_track(folder, partial=True)
-    for p, rate in zip(files.stem_paths, files.sample_rates):
-        if rate != SAMPLE_RATE:
-            raise DatasetError(
-                f"{p}: sample rate {rate} Hz; training reads excerpts in place and "
-                f"needs {SAMPLE_RATE} Hz files (convert first, e.g. `sox in.wav -r {SAMPLE_RATE} out.wav`)")
-    return Track(name=folder.name, stem_paths=files.stem_paths, n_samples=files.n_samples,
-                 kind=files.kind)
-
-
-def split_tracks(tracks: list[Track], *, val_fraction: float, seed: int
-                 ) -> tuple[list[Track], list[Track]]:
-    """Split tracks into (train, validation), by track, deterministically.
-
-    The split depends only on the set of track names, ``val_fraction`` and ``seed``
-    (not on the order of ``tracks``). With two tracks or more and ``val_fraction > 0``
-    at least one track is validated and at least one trained on; a single track is
-    only trained on. Only fully labelled tracks are validated (the split is over them);
-    accompaniment tracks all go to training.
-
-    Returns
-    -------
-    train, val : list[Track], each sorted by name; disjoint, together all tracks.
-    """
-    if not 0.0 <= val_fraction < 1.0:
-        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    names = [t.name for t in tracks]
-    if len(set(names)) != len(names):
-        raise DatasetError(f"track names are not unique: {sorted(names)}")
-    ordered = sorted((t for t in tracks if t.full), key=lambda t: t.name)
-    partial = [t for t in tracks if not t.full]
-    n = len(ordered)
-    n_val = 0
-    if n >= 2 and val_fraction > 0:
-        n_val = min(n - 1, max(1, round(val_fraction * n)))
-    perm = np.random.default_rng([int(seed), 0x5EED5]).permutation(n)
-    val_idx = set(perm[:n_val].tolist())
-    train = sorted([t for i, t in enumerate(ordered) if i not in val_idx] + partial,
-                   key=lambda t: t.name)
-    val = [t for i, t in enumerate(ordered) if i in val_idx]
-    return train, val
-
-
-def dataset_hours(tracks: list[Track]) -> float:
-    """Total duration of ``tracks`` in hours."""
-    return sum(t.n_samples for t in tracks) / SAMPLE_RATE / 3600.0
-
-
-# ----------------------------------------------------------------------------------
-# Excerpts and magnitudes
-# ----------------------------------------------------------------------------------
-
-def read_excerpt(path: str | Path, start: int, n_samples: int) -> np.ndarray:
-    """Samples ``[start, start + n_samples)`` of a file, zeros where it has none.
-
-    Reads only those samples (seek + read). Mono is duplicated to both channels.
-
-    Returns
-    -------
-    np.ndarray [shape=(n_samples, 2), dtype=float32]
-    """
-    out = np.zeros((n_samples, N_CHANNELS), dtype=np.float32)
-    lo = max(0, int(start))
-    hi = int(start) + n_samples
-    try:
-        with sf.SoundFile(str(path)) as f:
-            hi = min(hi, f.frames)
-            if hi <= lo:
-                return out
-            f.seek(lo)
-            data = f.read(hi - lo, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise DatasetError(f"{path}: cannot read samples {lo}..{hi} ({exc})") from None
-    got = data.shape[0]
-    dst = lo - int(start)
-    out[dst:dst + got] = data if data.shape[1] == N_CHANNELS else data[:, :1]
-    return out
-
+from rtsep.training.excerpts import EXCERPT_SAMPLES, excerpt_spectra, read_excerpt
+from rtsep.training.tracks import Track
 
 TARGETS = ("magnitude", "phase_sensitive")
 """Training targets an :class:`ExampleSampler` can make (module docstring)."""
 
-
-def excerpt_spectra(x: np.ndarray) -> np.ndarray:
-    """The complex STFT of one excerpt at the model's bins and frames.
-
-    Parameters
-    ----------
-    x : np.ndarray [shape=(EXCERPT_SAMPLES, 2), dtype=float32]
-
-    Returns
-    -------
-    np.ndarray [shape=(MODEL_BINS, MODEL_FRAMES, 2), dtype=complex64]
-        Its magnitude is :func:`excerpt_magnitudes` of ``x``.
-    """
-    if x.shape != (EXCERPT_SAMPLES, N_CHANNELS):
-        raise ValueError(f"expected an excerpt of shape {(EXCERPT_SAMPLES, N_CHANNELS)}, got {x.shape}")
-    spec = stft(np.asarray(x, dtype=np.float32))          # (C, F, N_BINS)
-    spec = spec[:, FRAME_OFFSET:FRAME_OFFSET + MODEL_FRAMES, :MODEL_BINS]
-    return to_model_layout(spec).astype(np.complex64)
-
-
-def excerpt_magnitudes(x: np.ndarray) -> np.ndarray:
-    """The model-input magnitudes of one excerpt (its 192 full frames).
-
-    Parameters
-    ----------
-    x : np.ndarray [shape=(EXCERPT_SAMPLES, 2), dtype=float32]
-
-    Returns
-    -------
-    np.ndarray [shape=(MODEL_BINS, MODEL_FRAMES, 2), dtype=float32]
-        Frames ``FRAME_OFFSET .. FRAME_OFFSET + 191`` of
-        ``rtsep.dsp.stft.model_magnitudes(x)``: the engine's magnitudes of these samples.
-    """
-    return np.abs(excerpt_spectra(x))
-
-
-# ----------------------------------------------------------------------------------
-# Augmentation and examples
-# ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -486,68 +289,4 @@ def examples_from_stems(stems: np.ndarray, *, target: str = "magnitude") -> tupl
     return x, y
 
 
-# ----------------------------------------------------------------------------------
-# Validation excerpts
-# ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ValidationExcerpt:
-    """A fixed excerpt of a validation track, held in memory.
-
-    Attributes
-    ----------
-    track : str
-        The track name.
-    start : int
-        First sample in the track.
-    stems : np.ndarray [shape=(4, n, 2), dtype=float32]
-        The stems in STEMS order (no augmentation).
-    """
-
-    track: str
-    start: int
-    stems: np.ndarray
-
-    @property
-    def mixture(self) -> np.ndarray:
-        """The sum of the stems: np.ndarray [shape=(n, 2), dtype=float32]."""
-        return self.stems.sum(axis=0, dtype=np.float32)
-
-
-def validation_excerpts(tracks: list[Track], *, n_excerpts: int = 4, seconds: float = 10.0
-                        ) -> list[ValidationExcerpt]:
-    """Up to ``n_excerpts`` fixed excerpts of ``seconds`` each, spread over ``tracks``.
-
-    Deterministic: excerpt ``k`` comes from track ``k % len(tracks)``; the excerpts of
-    one track are spaced evenly through it (the middle for a single one). A track
-    shorter than ``seconds`` is taken whole. Fewer excerpts than asked are returned
-    when there are fewer tracks*positions than that (never the same excerpt twice).
-    """
-    if not tracks or n_excerpts <= 0:
-        return []
-    if seconds <= 0:
-        raise ConfigError(f"validation excerpt length must be > 0 s, got {seconds}")
-    want = int(round(seconds * SAMPLE_RATE))
-    per_track: dict[int, int] = {}
-    for k in range(n_excerpts):
-        per_track[k % len(tracks)] = per_track.get(k % len(tracks), 0) + 1
-    out = []
-    for ti, count in sorted(per_track.items()):
-        t = tracks[ti]
-        n = min(want, t.n_samples)
-        room = t.n_samples - n
-        count = 1 if room == 0 else count
-        for c in range(count):
-            start = int(room * (c + 1) / (count + 1)) if room > 0 else 0
-            start = min(room, start)
-            stems = np.stack([read_excerpt(p, start, n) for p in t.stem_paths])
-            out.append(ValidationExcerpt(track=t.name, start=start, stems=stems))
-    return out
-
-
-__all__ = [
-    "EXCERPT_SAMPLES", "FRAME_OFFSET", "Track", "find_tracks", "split_tracks", "dataset_hours",
-    "read_excerpt", "TARGETS", "excerpt_spectra", "excerpt_magnitudes", "AugmentConfig", "ExcerptPlan",
-    "ExampleSampler", "examples_from_stems", "ValidationExcerpt",
-    "validation_excerpts",
-]
+__all__ = ["TARGETS", "AugmentConfig", "ExcerptPlan", "ExampleSampler", "examples_from_stems"]

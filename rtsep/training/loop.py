@@ -62,10 +62,11 @@ from rtsep.training.card import model_card
 from rtsep.training.checkpoints import (CHECKPOINTS_DIR, RunState, list_checkpoints,
                                         load_checkpoint, save_checkpoint)
 from rtsep.training.config import TRAIN_CONFIG_FILE, TrainConfig, check_resume_compatible
-from rtsep.training.data import (ExampleSampler, dataset_hours, find_tracks, split_tracks,
-                                 validation_excerpts)
+from rtsep.training.data import ExampleSampler
+from rtsep.training.excerpts import validation_excerpts
 from rtsep.training.losses import TARGET_OF_LOSS, per_example_loss
 from rtsep.training.pipeline import make_dataset
+from rtsep.training.tracks import dataset_hours, find_tracks, split_tracks
 
 LOGS_DIR = "logs"
 
