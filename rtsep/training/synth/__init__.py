@@ -15,6 +15,8 @@ Stages, one module each (imports go down this list, never up):
 - :mod:`~rtsep.training.synth.samples` — recorded sonic-pi drums and loops
 - :mod:`~rtsep.training.synth.drumkits` — Hydrogen kits: velocity layers, round robin
 - :mod:`~rtsep.training.synth.instruments` — guitar strums, amp/cabinet responses, choir
+- :mod:`~rtsep.training.synth.world` — WORLD analysis of spoken syllables (the frames the singer sings)
+- :mod:`~rtsep.training.synth.espeak` — the words espeak-ng speaks for the singer
 - :mod:`~rtsep.training.synth.voicebank` — recorded speakers cut into syllables
 - :mod:`~rtsep.training.synth.vocals` — the singer (recorded syllables or espeak-ng, + WORLD)
 - :mod:`~rtsep.training.synth.effects`, :mod:`~rtsep.training.synth.mixing` — inserts, rooms, buses

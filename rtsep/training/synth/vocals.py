@@ -3,17 +3,17 @@ with the WORLD vocoder (pyworld).
 
 A song with a recorded singer (``Singer.source == "real"``) takes its syllables from
 :mod:`~rtsep.training.synth.voicebank` (one recorded speaker, analysed at 44.1 or
-22.05 kHz); the rest of this docstring describes the espeak-ng singer, and the singing
-itself, which both share. For an espeak-ng song, every word the singer needs is spoken ONCE by espeak-ng (one call,
-words separated by pauses), cut apart at the pauses and analysed with WORLD into
-a spectral envelope, an aperiodicity and a voicing track (5 ms frames, 22,050 Hz,
-espeak-ng's rate). Each sung syllable is then assembled from its word's frames:
-the onset consonants at natural speed just before the note, the vowel nucleus
-stretched over the note, the coda consonants at the note's end. A new pitch
-track (the melody with portamento, scoops, delayed vibrato, drift and jitter),
-loudness shaping, a formant shift (the singer's size), breathiness and breaths
-are applied, and WORLD synthesises the line. The result is resampled to 44.1 kHz
-and given a little "air" above 11 kHz, which espeak-ng's 22 kHz output lacks.
+22.05 kHz); any other song takes its words from espeak-ng
+(:mod:`~rtsep.training.synth.espeak`, 22,050 Hz). Both arrive as
+:class:`~rtsep.training.synth.world.WordFrames` (5 ms WORLD frames and the vowel's
+range), and both are sung alike (:func:`sing_line`): each sung syllable is
+assembled from its word's frames: the onset consonants at natural speed just before
+the note, the vowel nucleus stretched over the note, the coda consonants at the
+note's end. A new pitch track (the melody with portamento, scoops, delayed vibrato,
+drift and jitter), loudness shaping, a formant shift (the singer's size),
+breathiness and breaths are applied, and WORLD synthesises the line. The result is
+resampled to 44.1 kHz; an espeak-ng line is given a little "air" above 11 kHz, which
+espeak-ng's 22 kHz output lacks.
 
 Everything is deterministic: espeak-ng and WORLD are, and all randomness comes
 from the song's generator.
@@ -21,147 +21,25 @@ from the song's generator.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
-from xml.sax.saxutils import escape
 
 import numpy as np
 import pyworld as pw
-import soundfile as sf
 import soxr
 from scipy import signal
 
 from rtsep.constants import SAMPLE_RATE
-from rtsep.errors import RtsepError
 from rtsep.training.synth.arrangement import Singer, VocalLine, VocalNote
-from rtsep.training.synth.resources import Resources, run_tool
+from rtsep.training.synth.espeak import VOICE_SR, VocalError, analyse_words
+from rtsep.training.synth.resources import Resources
+from rtsep.training.synth.world import FRAME_S, WordFrames
 
-VOICE_SR = 22050
-FRAME_S = 0.005
-PAUSE_MS = 350
 MAX_ONSET_S = 0.16
 MAX_CODA_S = 0.16
 GROUP_GAP_S = 0.6
 GROUP_MARGIN_S = 1.0
 MAX_REAL_UNITS = 18
 """Distinct recorded syllables per song (more tokens reuse them: a song repeats its words)."""
-
-
-class VocalError(RtsepError):
-    """espeak-ng failed or produced unusable audio."""
-
-
-@dataclass
-class WordFrames:
-    """WORLD analysis of one spoken word.
-
-    sp, ap : float64 (n_frames, n_bins) envelope (power) and aperiodicity
-    voiced : bool (n_frames,)
-    nucleus : (start, end) frame range of the vowel
-    """
-
-    sp: np.ndarray
-    ap: np.ndarray
-    voiced: np.ndarray
-    nucleus: tuple[int, int]
-
-
-def speak_words(words: list[str], singer: Singer, resources: Resources, workdir: str) -> np.ndarray:
-    """espeak-ng speaks ``words`` separated by pauses.
-
-    Returns
-    -------
-    np.ndarray, float64 (n,) at 22,050 Hz
-    """
-    brk = f'<break time="{PAUSE_MS}ms"/>'
-    ssml = "<speak>" + brk + brk.join(escape(w) + "." for w in words) + brk + "</speak>"
-    path = os.path.join(workdir, "words.wav")
-    cmd = [resources.espeak, "-v", singer.voice, "-s", str(singer.speed_wpm), "-p",
-           str(singer.espeak_pitch), "-m", "-w", path, ssml]
-    run_tool(cmd, path, timeout_s=120, error=VocalError, what=f"espeak-ng (voice {singer.voice!r})")
-    x, sr = sf.read(path, dtype="float64")
-    if x.ndim > 1:
-        x = x.mean(axis=1)
-    if sr != VOICE_SR:
-        x = soxr.resample(x, sr, VOICE_SR)
-    return np.ascontiguousarray(x)
-
-
-def split_words(x: np.ndarray, n_words: int) -> list[tuple[int, int]]:
-    """Cut espeak-ng's output at its ``n_words + 1`` longest silences.
-
-    Returns
-    -------
-    list of (start, end) sample ranges, one per word
-    """
-    hop = int(VOICE_SR * FRAME_S)
-    n = len(x) // hop
-    frames = x[: n * hop].reshape(n, hop)
-    db = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
-    loud = db > (db.max() - 55.0)
-    # runs of silent frames
-    runs = []
-    i = 0
-    while i < n:
-        if not loud[i]:
-            j = i
-            while j < n and not loud[j]:
-                j += 1
-            runs.append((j - i, i, j))
-            i = j
-        else:
-            i += 1
-    # leading/trailing silence are runs too; keep the longest n_words-1 inner runs
-    inner = [r for r in runs if r[1] > 0 and r[2] < n]
-    inner.sort(reverse=True)
-    cuts = sorted(inner[: max(0, n_words - 1)], key=lambda r: r[1])
-    bounds = []
-    first = int(np.argmax(loud))
-    last = n - int(np.argmax(loud[::-1]))
-    starts = [first] + [c[2] for c in cuts]
-    ends = [c[1] for c in cuts] + [last]
-    for a, b in zip(starts, ends):
-        bounds.append((max(0, a - 2) * hop, min(n, b + 2) * hop))
-    if len(bounds) != n_words:
-        raise VocalError(f"could not split espeak-ng output into {n_words} words")
-    return bounds
-
-
-def analyse_words(words: list[str], singer: Singer, resources: Resources,
-                  workdir: str) -> dict[str, WordFrames]:
-    """WORLD analysis of every word (see the module docstring)."""
-    x = speak_words(words, singer, resources, workdir)
-    bounds = split_words(x, len(words))
-    out = {}
-    for word, (a, b) in zip(words, bounds):
-        seg = np.ascontiguousarray(x[a:b])
-        f0, t = pw.dio(seg, VOICE_SR, f0_floor=60.0, f0_ceil=500.0, frame_period=FRAME_S * 1000)
-        f0 = pw.stonemask(seg, f0, t, VOICE_SR)
-        sp = pw.cheaptrick(seg, f0, t, VOICE_SR)
-        ap = pw.d4c(seg, f0, t, VOICE_SR)
-        voiced = f0 > 0
-        energy = 10 * np.log10(sp[:, 3:190].sum(axis=1) + 1e-20)  # ~60 Hz..4 kHz
-        strong = voiced & (energy > energy.max() - 14.0)
-        best = (0, int(np.argmax(energy)), int(np.argmax(energy)) + 1)
-        i = 0
-        while i < len(strong):
-            if strong[i]:
-                j = i
-                while j < len(strong) and strong[j]:
-                    j += 1
-                if j - i > best[0]:
-                    best = (j - i, i, j)
-                i = j
-            else:
-                i += 1
-        # trim quiet frames at the edges
-        keep = np.nonzero(energy > energy.max() - 50.0)[0]
-        lo, hi = int(keep[0]), int(keep[-1]) + 1
-        nuc = (max(best[1], lo) - lo, min(best[2], hi) - lo)
-        if nuc[1] <= nuc[0]:
-            nuc = (nuc[0], nuc[0] + 1)
-        out[word] = WordFrames(sp=sp[lo:hi], ap=ap[lo:hi], voiced=voiced[lo:hi], nucleus=nuc)
-    return out
 
 
 @dataclass
@@ -217,102 +95,149 @@ def _smooth_noise(rng: np.random.Generator, n: int, period_frames: int) -> np.nd
     return np.interp(np.arange(n) / period_frames, np.arange(k), knots)
 
 
-def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
-              n_frames: int, rng: np.random.Generator, *, breaths: bool,
-              sr: int = VOICE_SR) -> np.ndarray:
-    """Synthesise one vocal line at ``sr`` (the rate ``words`` were analysed at).
+_FLOOR = 1e-12
+"""The envelope (power) of a silent frame."""
+
+
+@dataclass
+class _LineFrames:
+    """The WORLD parameters of a line being assembled, one row per 5 ms frame.
+
+    Attributes
+    ----------
+    sp, ap : np.ndarray [shape=(n_frames, n_bins), dtype=float64]
+        Envelope (power; :data:`_FLOOR` where silent) and aperiodicity.
+    voiced : np.ndarray [shape=(n_frames,), dtype=bool]
+    gain_db : np.ndarray [shape=(n_frames,), dtype=float64]
+    releases : list of (start, end)
+        Frame ranges where a vowel-final word fades out before a rest.
+    """
+
+    sp: np.ndarray
+    ap: np.ndarray
+    voiced: np.ndarray
+    gain_db: np.ndarray
+    releases: list[tuple[int, int]]
+
+    @classmethod
+    def silent(cls, n_frames: int, n_bins: int) -> "_LineFrames":
+        return cls(np.full((n_frames, n_bins), _FLOOR), np.ones((n_frames, n_bins)),
+                   np.zeros(n_frames, dtype=bool), np.full(n_frames, -60.0), [])
+
+    def put(self, sl: slice, wf: WordFrames, pos: np.ndarray, gain_db, voiced=None) -> None:
+        """Frames ``sl`` from ``wf`` at fractional source frames ``pos``; ``voiced``
+        None: the source frames' own voicing."""
+        self.sp[sl] = _interp_frames(wf.sp, pos, True)
+        self.ap[sl] = _interp_frames(wf.ap, pos, False)
+        self.voiced[sl] = wf.voiced[np.round(pos).astype(int)] if voiced is None else voiced
+        self.gain_db[sl] = gain_db
+
+
+def _sing_syllable(fr: _LineFrames, syl: _Syllable, nxt: _Syllable | None,
+                   words: dict[str, WordFrames], n_frames: int) -> tuple[int, int, int, int]:
+    """Write one syllable into ``fr``: its onset consonants at natural speed before the
+    note, the vowel stretched over the note, the coda consonants at the note's end.
 
     Returns
     -------
-    np.ndarray, float64 (about n_frames * sr * 0.005,) at ``sr``
+    (onset start, vowel start, coda end, the word's coda length) in frames
     """
-    any_word = next(iter(words.values()))
-    n_bins = any_word.sp.shape[1]
-    floor = 1e-12
-    sp = np.full((n_frames, n_bins), floor)
-    ap = np.ones((n_frames, n_bins))
-    voiced = np.zeros(n_frames, dtype=bool)
-    gain_db = np.full(n_frames, -60.0)
-    sylls = [s for s in _syllables(line.notes) if s.start < n_frames]
-    releases: list[tuple[int, int]] = []
     max_on = int(MAX_ONSET_S / FRAME_S)
     max_co = int(MAX_CODA_S / FRAME_S)
-    for i, syl in enumerate(sylls):
-        wf = words[syl.word]
+    wf = words[syl.word]
+    a, b = wf.nucleus
+    on_src, co_src = a, len(wf.sp) - b
+    on = min(on_src, max_on)
+    co = min(co_src, max_co)
+    end = syl.end
+    if nxt is not None:
+        nwf = words[nxt.word]
+        next_on = min(nwf.nucleus[0], max_on)
+        limit = nxt.start - next_on
+        if end + 0 > limit:  # legato: the next onset takes time from this note
+            end = limit
+    vowel_min = max(4, int(0.35 * (syl.end - syl.start)))
+    if end - co - syl.start < vowel_min:
+        co = max(0, end - syl.start - vowel_min)
+    v0 = syl.start
+    v1 = max(v0 + 2, end - co)
+    level_db = 20 * np.log10(syl.loudness)
+    # onset
+    o0 = max(0, v0 - on)
+    if on > 0 and v0 > o0:
+        pos = np.linspace(a - on, a - 1e-6, v0 - o0) if on_src else np.zeros(0)
+        fr.put(slice(o0, v0), wf, np.clip(pos, 0, len(wf.sp) - 1), level_db)
+    # vowel
+    v1c = min(v1, n_frames)
+    if v1c > v0:
+        pos = a + _vowel_map(b - a, v1 - v0)[: v1c - v0]
+        t = np.arange(v1c - v0) * FRAME_S
+        swell = 1.5 * np.minimum(t / 0.6, 1.0) if (v1 - v0) * FRAME_S > 0.5 else 0.0
+        fr.put(slice(v0, v1c), wf, pos, 20 * np.log10(syl.loudness) + swell, voiced=True)
+    # coda
+    c1 = min(v1 + co, n_frames)
+    if co > 0 and c1 > v1:
+        pos = np.clip(np.linspace(b, len(wf.sp) - 1, co)[: c1 - v1], 0, len(wf.sp) - 1)
+        fr.put(slice(v1, c1), wf, pos, level_db)
+    return o0, v0, c1, co_src
+
+
+def _release(fr: _LineFrames, c1: int, next_onset: int, rng: np.random.Generator) -> None:
+    """A vowel-final word ending at frame ``c1`` before a rest fades out instead of
+    stopping dead."""
+    n_frames = len(fr.voiced)
+    rel = min(next_onset - c1 - 2, int(rng.uniform(0.05, 0.14) / FRAME_S), n_frames - c1)
+    if rel > 0:
+        sl = slice(c1, c1 + rel)
+        fr.sp[sl] = fr.sp[c1 - 1]
+        fr.ap[sl] = fr.ap[c1 - 1]
+        fr.voiced[sl] = True
+        fr.gain_db[sl] = fr.gain_db[c1 - 1] - np.linspace(0, 30, rel)
+        fr.releases.append((c1, c1 + rel))
+
+
+def _breath(fr: _LineFrames, wf: WordFrames, o0: int, prev_end: int,
+            rng: np.random.Generator) -> None:
+    """A breath before a phrase whose first onset is at frame ``o0`` (the previous
+    syllable ended at ``prev_end``), coloured by the phrase's first vowel ``wf``."""
+    length = int(rng.uniform(0.22, 0.4) / FRAME_S)
+    b1 = o0 - int(0.04 / FRAME_S)
+    b0 = max(0, b1 - length, prev_end + 10)
+    if b1 - b0 > 10:
+        n_bins = fr.sp.shape[1]
         a, b = wf.nucleus
-        on_src, co_src = a, len(wf.sp) - b
-        on = min(on_src, max_on)
-        co = min(co_src, max_co)
+        env = np.sin(np.linspace(0, np.pi, b1 - b0)) ** 1.5
+        mid = wf.sp[(a + b) // 2]
+        tilt = np.linspace(0.3, 3.0, n_bins) ** 2
+        level = 10 ** (rng.uniform(-32, -22) / 10)
+        fr.sp[b0:b1] = np.maximum(_FLOOR, mid[None, :] * tilt[None, :] * level * env[:, None] ** 2)
+        fr.ap[b0:b1] = 1.0
+        fr.voiced[b0:b1] = False
+        fr.gain_db[b0:b1] = 0.0
+
+
+def _assemble(line: VocalLine, words: dict[str, WordFrames], n_frames: int,
+              rng: np.random.Generator, breaths: bool) -> _LineFrames:
+    """The frames of every syllable of ``line``, with releases and breaths."""
+    n_bins = next(iter(words.values())).sp.shape[1]
+    fr = _LineFrames.silent(n_frames, n_bins)
+    sylls = [s for s in _syllables(line.notes) if s.start < n_frames]
+    max_on = int(MAX_ONSET_S / FRAME_S)
+    for i, syl in enumerate(sylls):
         nxt = sylls[i + 1] if i + 1 < len(sylls) else None
-        end = syl.end
-        if nxt is not None:
-            nwf = words[nxt.word]
-            next_on = min(nwf.nucleus[0], max_on)
-            limit = nxt.start - next_on
-            if end + 0 > limit:  # legato: the next onset takes time from this note
-                end = limit
-        vowel_min = max(4, int(0.35 * (syl.end - syl.start)))
-        if end - co - syl.start < vowel_min:
-            co = max(0, end - syl.start - vowel_min)
-        v0 = syl.start
-        v1 = max(v0 + 2, end - co)
-        # onset
-        o0 = max(0, v0 - on)
-        if on > 0 and v0 > o0:
-            pos = np.linspace(a - on, a - 1e-6, v0 - o0) if on_src else np.zeros(0)
-            pos = np.clip(pos, 0, len(wf.sp) - 1)
-            sl = slice(o0, v0)
-            sp[sl] = _interp_frames(wf.sp, pos, True)
-            ap[sl] = _interp_frames(wf.ap, pos, False)
-            voiced[sl] = wf.voiced[np.round(pos).astype(int)]
-            gain_db[sl] = 20 * np.log10(syl.loudness)
-        # vowel
-        v1c = min(v1, n_frames)
-        if v1c > v0:
-            pos = a + _vowel_map(b - a, v1 - v0)[: v1c - v0]
-            sl = slice(v0, v1c)
-            sp[sl] = _interp_frames(wf.sp, pos, True)
-            ap[sl] = _interp_frames(wf.ap, pos, False)
-            voiced[sl] = True
-            t = np.arange(v1c - v0) * FRAME_S
-            swell = 1.5 * np.minimum(t / 0.6, 1.0) if (v1 - v0) * FRAME_S > 0.5 else 0.0
-            gain_db[sl] = 20 * np.log10(syl.loudness) + swell
-        # coda
-        c1 = min(v1 + co, n_frames)
-        if co > 0 and c1 > v1:
-            pos = np.clip(np.linspace(b, len(wf.sp) - 1, co)[: c1 - v1], 0, len(wf.sp) - 1)
-            sl = slice(v1, c1)
-            sp[sl] = _interp_frames(wf.sp, pos, True)
-            ap[sl] = _interp_frames(wf.ap, pos, False)
-            voiced[sl] = wf.voiced[np.round(pos).astype(int)]
-            gain_db[sl] = 20 * np.log10(syl.loudness)
-        # a vowel-final word before a rest fades out instead of stopping dead
+        o0, v0, c1, co_src = _sing_syllable(fr, syl, nxt, words, n_frames)
         next_onset = (nxt.start - min(words[nxt.word].nucleus[0], max_on)) if nxt is not None else n_frames
         if co_src <= 2 and c1 > v0 and next_onset - c1 > 6:
-            rel = min(next_onset - c1 - 2, int(rng.uniform(0.05, 0.14) / FRAME_S), n_frames - c1)
-            if rel > 0:
-                sl = slice(c1, c1 + rel)
-                sp[sl] = sp[c1 - 1]
-                ap[sl] = ap[c1 - 1]
-                voiced[sl] = True
-                gain_db[sl] = gain_db[c1 - 1] - np.linspace(0, 30, rel)
-                releases.append((c1, c1 + rel))
-        # a breath before a phrase that follows a rest
+            _release(fr, c1, next_onset, rng)
         prev_end = sylls[i - 1].end if i > 0 else -10_000
         if breaths and syl.phrase_start and o0 - prev_end > int(0.45 / FRAME_S):
-            length = int(rng.uniform(0.22, 0.4) / FRAME_S)
-            b1 = o0 - int(0.04 / FRAME_S)
-            b0 = max(0, b1 - length, prev_end + 10)
-            if b1 - b0 > 10:
-                env = np.sin(np.linspace(0, np.pi, b1 - b0)) ** 1.5
-                mid = wf.sp[(a + b) // 2]
-                tilt = np.linspace(0.3, 3.0, n_bins) ** 2
-                level = 10 ** (rng.uniform(-32, -22) / 10)
-                sp[b0:b1] = np.maximum(floor, mid[None, :] * tilt[None, :] * level * env[:, None] ** 2)
-                ap[b0:b1] = 1.0
-                voiced[b0:b1] = False
-                gain_db[b0:b1] = 0.0
-    # ---- pitch track (cents relative to MIDI 0)
+            _breath(fr, words[syl.word], o0, prev_end, rng)
+    return fr
+
+
+def _glide(line: VocalLine, singer: Singer, n_frames: int) -> np.ndarray:
+    """The melody in cents (relative to MIDI 0) per frame, held through rests and
+    smoothed by the singer's portamento."""
     target = np.full(n_frames, np.nan)
     for n in line.notes:
         s = int(round(n.start_s / FRAME_S))
@@ -327,8 +252,15 @@ def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
     kernel /= kernel.sum()
     shift = int(0.3 * port)
     padded = np.concatenate([np.full(port, target[0]), target, np.full(port, target[-1])])
-    smooth = np.convolve(padded, kernel, mode="same")[port - shift: port - shift + n_frames]
-    cents = smooth + line.detune_cents
+    return np.convolve(padded, kernel, mode="same")[port - shift: port - shift + n_frames]
+
+
+def _pitch_cents(line: VocalLine, singer: Singer, fr: _LineFrames,
+                 rng: np.random.Generator) -> np.ndarray:
+    """The sung pitch in cents per frame: the melody's glide with scoops, delayed
+    vibrato (which also moves ``fr.gain_db``), sagging releases, drift and jitter."""
+    n_frames = len(fr.voiced)
+    cents = _glide(line, singer, n_frames) + line.detune_cents
     t_all = np.arange(n_frames) * FRAME_S
     for n in line.notes:
         s = int(round(n.start_s / FRAME_S))
@@ -343,24 +275,26 @@ def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
             ramp = np.clip((tt - singer.vibrato_delay_s) / 0.3, 0.0, 1.0)
             depth = singer.vibrato_cents * rng.uniform(0.7, 1.2)
             cents[s:e] += depth * ramp * np.sin(2 * np.pi * rate * tt)
-            gain_db[s:e] += 0.8 * ramp * np.sin(2 * np.pi * rate * tt + 0.5)
-    for r0, r1 in releases:  # the pitch sags a little as the voice lets go
+            fr.gain_db[s:e] += 0.8 * ramp * np.sin(2 * np.pi * rate * tt + 0.5)
+    for r0, r1 in fr.releases:  # the pitch sags a little as the voice lets go
         cents[r0:r1] -= np.linspace(0.0, rng.uniform(20, 120), r1 - r0)
     cents += singer.drift_cents * _smooth_noise(rng, n_frames, 60)
     cents += 4.0 * _smooth_noise(rng, n_frames, 3)
-    f0 = np.where(voiced, 440.0 * 2 ** ((cents / 100.0 - 69.0) / 12.0), 0.0)
-    # ---- timbre (formants, breathiness, loudness) and synthesis, per sung region
-    # formant shift (the singer's vocal tract length), drifting slowly so held
-    # vowels are not frozen
-    alpha = (singer.formant_shift + line.formant_offset) * (1.0 + 0.012 * _smooth_noise(rng, n_frames, 40))
-    breath = singer.breathiness * np.linspace(0.2, 1.0, n_bins) ** 0.5
-    gain = 10 ** (signal.lfilter([0.3], [1, -0.7], gain_db) / 10.0)  # power gain, smoothed
-    hop = sr * FRAME_S  # 110.25 samples per frame at 22,050 Hz
-    y = np.zeros(int(np.ceil(n_frames * hop)) + 1)
-    # espeak-ng's voices have little above ~4 kHz, real singers do: extend the
-    # voiced envelope above a corner with a smooth roll-off, half-noisy (recorded
-    # voices only where their recording stops short: hf_corner_hz beyond Nyquist
-    # leaves them as they are)
+    return cents
+
+
+def _hf_tail(singer: Singer, n_bins: int, sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """espeak-ng's voices have little above ~4 kHz, real singers do: the voiced
+    envelope is extended above ``singer.hf_corner_hz`` with a smooth roll-off,
+    half-noisy (recorded voices only where their recording stops short: a corner
+    beyond Nyquist leaves them as they are).
+
+    Returns
+    -------
+    ref_band : bool (n_bins,), the bins whose mean level the tail starts from
+    tail_shape : float (n_bins,), the tail's power relative to that level
+    tail_ap : float (n_bins,), its aperiodicity ceiling
+    """
     freqs = np.arange(n_bins) * sr / (2 * (n_bins - 1))
     corner = singer.hf_corner_hz
     above = freqs > corner - 500.0
@@ -371,28 +305,71 @@ def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
     fade_in = np.clip((freqs - (corner - 500.0)) / 1000.0, 0.0, 1.0)  # no edge at the corner
     tail_shape = 10 ** (tail_db / 10) * fade_in
     tail_ap = np.where(above, singer.hf_aperiodicity + (1 - singer.hf_aperiodicity) * np.clip((freqs - corner) / 8000, 0, 1), 1)
-    for r0, r1 in _regions((sp > floor * 10).any(axis=1), pad=20, bridge=100):
-        lsp = np.log(sp[r0:r1])
-        src = np.arange(n_bins)[None, :] / alpha[r0:r1, None]
-        i0 = np.clip(np.floor(src).astype(np.int64), 0, n_bins - 1)
-        i1 = np.clip(i0 + 1, 0, n_bins - 1)
-        w = np.clip(src - np.floor(src), 0.0, 1.0)
-        rsp = np.exp((1 - w) * np.take_along_axis(lsp, i0, 1) + w * np.take_along_axis(lsp, i1, 1))
-        rap = ((1 - w) * np.take_along_axis(ap[r0:r1], i0, 1) + w * np.take_along_axis(ap[r0:r1], i1, 1))
-        v = voiced[r0:r1]
-        if corner < sr / 2:
+    return ref_band, tail_shape, tail_ap
+
+
+def _shift_formants(sp: np.ndarray, ap: np.ndarray, alpha: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Envelope and aperiodicity (n, n_bins) with frequencies scaled by ``alpha`` (n,)
+    (the envelope interpolated in the log domain)."""
+    n_bins = sp.shape[1]
+    lsp = np.log(sp)
+    src = np.arange(n_bins)[None, :] / alpha[:, None]
+    i0 = np.clip(np.floor(src).astype(np.int64), 0, n_bins - 1)
+    i1 = np.clip(i0 + 1, 0, n_bins - 1)
+    w = np.clip(src - np.floor(src), 0.0, 1.0)
+    rsp = np.exp((1 - w) * np.take_along_axis(lsp, i0, 1) + w * np.take_along_axis(lsp, i1, 1))
+    rap = ((1 - w) * np.take_along_axis(ap, i0, 1) + w * np.take_along_axis(ap, i1, 1))
+    return rsp, rap
+
+
+def _synthesise(fr: _LineFrames, f0: np.ndarray, alpha: np.ndarray, singer: Singer,
+                sr: int) -> np.ndarray:
+    """WORLD synthesis of the frames, region by sung region, with the formant shift
+    ``alpha`` (per frame), the high-frequency tail, breathiness and the loudness."""
+    n_frames, n_bins = fr.sp.shape
+    breath = singer.breathiness * np.linspace(0.2, 1.0, n_bins) ** 0.5
+    gain = 10 ** (signal.lfilter([0.3], [1, -0.7], fr.gain_db) / 10.0)  # power gain, smoothed
+    hop = sr * FRAME_S  # 110.25 samples per frame at 22,050 Hz
+    y = np.zeros(int(np.ceil(n_frames * hop)) + 1)
+    ref_band, tail_shape, tail_ap = _hf_tail(singer, n_bins, sr)
+    for r0, r1 in _regions((fr.sp > _FLOOR * 10).any(axis=1), pad=20, bridge=100):
+        rsp, rap = _shift_formants(fr.sp[r0:r1], fr.ap[r0:r1], alpha[r0:r1])
+        v = fr.voiced[r0:r1]
+        if singer.hf_corner_hz < sr / 2:
             tail = rsp[:, ref_band].mean(axis=1, keepdims=True) * tail_shape[None, :]
             use_tail = v[:, None] & (tail > rsp)
             rsp = np.where(use_tail, tail, rsp)
             rap = np.where(use_tail, np.minimum(rap, tail_ap[None, :]), rap)
-        rap = np.where(voiced[r0:r1, None], rap + (1.0 - rap) * breath[None, :], rap)
-        rsp = np.maximum(rsp * gain[r0:r1, None], floor)
+        rap = np.where(v[:, None], rap + (1.0 - rap) * breath[None, :], rap)
+        rsp = np.maximum(rsp * gain[r0:r1, None], _FLOOR)
         seg = pw.synthesize(np.ascontiguousarray(f0[r0:r1]), np.ascontiguousarray(rsp),
                             np.ascontiguousarray(np.clip(rap, 0.0, 1.0)), sr, FRAME_S * 1000)
         a = int(round(r0 * hop))
         b = min(len(y), a + len(seg))
         y[a:b] += seg[: b - a]
     return y
+
+
+def sing_line(line: VocalLine, singer: Singer, words: dict[str, WordFrames],
+              n_frames: int, rng: np.random.Generator, *, breaths: bool,
+              sr: int = VOICE_SR) -> np.ndarray:
+    """Synthesise one vocal line at ``sr`` (the rate ``words`` were analysed at).
+
+    The syllables' frames are assembled (:func:`_assemble`), given the sung pitch
+    (:func:`_pitch_cents`) and a slowly drifting formant shift (the singer's vocal
+    tract length, so held vowels are not frozen), and synthesised by WORLD
+    (:func:`_synthesise`).
+
+    Returns
+    -------
+    np.ndarray, float64 (about n_frames * sr * 0.005,) at ``sr``
+    """
+    fr = _assemble(line, words, n_frames, rng, breaths)
+    cents = _pitch_cents(line, singer, fr, rng)
+    f0 = np.where(fr.voiced, 440.0 * 2 ** ((cents / 100.0 - 69.0) / 12.0), 0.0)
+    alpha = (singer.formant_shift + line.formant_offset) * (1.0 + 0.012 * _smooth_noise(rng, n_frames, 40))
+    return _synthesise(fr, f0, alpha, singer, sr)
 
 
 def _regions(active: np.ndarray, *, pad: int, bridge: int) -> list[tuple[int, int]]:

@@ -14,7 +14,7 @@ speech, measured (:func:`speaker_f0`), not from a label.
 Syllables are cut from the waveform by energy (:func:`cut_units`): a nucleus is a peak
 of the 250-4000 Hz band energy, a boundary the deepest dip between two nuclei or the
 edge of the sound. Each chosen unit is analysed with WORLD (:func:`analyse_unit`) into
-the :class:`~rtsep.training.synth.vocals.WordFrames` the singer stretches over a note:
+the :class:`~rtsep.training.synth.world.WordFrames` the singer stretches over a note:
 onset consonants, the voiced nucleus (the vowel), coda consonants, breath and all.
 
 Everything is deterministic (WORLD and the cutting are; choices come from the caller's
@@ -33,8 +33,8 @@ import soundfile as sf
 import soxr
 
 from rtsep.training.synth import sources
+from rtsep.training.synth.world import FRAME_S, WordFrames, analyse, longest_run, runs
 
-FRAME_S = 0.005
 MIN_UNIT_S = 0.09
 MAX_UNIT_S = 0.7
 MIN_FILES = 12
@@ -218,15 +218,7 @@ def cut_units(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
     top = sm.max()
     active = sm > top - 32.0
     units: list[tuple[int, int]] = []
-    i = 0
-    n = len(sm)
-    while i < n:
-        if not active[i]:
-            i += 1
-            continue
-        j = i
-        while j < n and active[j]:
-            j += 1
+    for i, j in runs(active):
         seg = sm[i:j]
         # nuclei: local maxima with at least 4 dB of dip on each side before the next
         peaks = [p for p in range(1, len(seg) - 1) if seg[p] >= seg[p - 1] and seg[p] > seg[p + 1]
@@ -244,7 +236,6 @@ def cut_units(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
             dur = (b - a) * FRAME_S
             if MIN_UNIT_S <= dur <= MAX_UNIT_S:
                 units.append(((i + a) * hop, min(len(x), (i + b) * hop + 3 * hop)))
-        i = j
     return units
 
 
@@ -268,36 +259,20 @@ def file_units(path: str, sr: int) -> tuple[UnitRef, ...]:
 
 @functools.lru_cache(maxsize=4096)
 def analyse_unit(unit: UnitRef):
-    """WORLD analysis of one unit -> :class:`~rtsep.training.synth.vocals.WordFrames`,
+    """WORLD analysis of one unit -> :class:`~rtsep.training.synth.world.WordFrames`,
     or None when it has no voiced nucleus (a consonant-only fragment)."""
-    from rtsep.training.synth.vocals import WordFrames
-
     x = load(unit.path, unit.sr)
     pad = int(0.01 * unit.sr)
     seg = np.ascontiguousarray(x[max(0, unit.start - pad): min(len(x), unit.end + pad)])
     if len(seg) < int(0.06 * unit.sr):
         return None
-    f0, t = pw.dio(seg, unit.sr, f0_floor=60.0, f0_ceil=600.0, frame_period=FRAME_S * 1000)
-    f0 = pw.stonemask(seg, f0, t, unit.sr)
-    sp = pw.cheaptrick(seg, f0, t, unit.sr)
-    ap = pw.d4c(seg, f0, t, unit.sr)
+    f0, sp, ap = analyse(seg, unit.sr, f0_ceil=600.0)
     voiced = f0 > 0
     freqs = np.arange(sp.shape[1]) * unit.sr / (2 * (sp.shape[1] - 1))
     band = (freqs > 60) & (freqs < 4000)
     energy = 10 * np.log10(sp[:, band].sum(axis=1) + 1e-20)
     strong = voiced & (energy > energy.max() - 15.0)
-    best = (0, 0, 0)
-    i = 0
-    while i < len(strong):
-        if strong[i]:
-            j = i
-            while j < len(strong) and strong[j]:
-                j += 1
-            if j - i > best[0]:
-                best = (j - i, i, j)
-            i = j
-        else:
-            i += 1
+    best = longest_run(strong)
     if best[0] < 4:  # under 20 ms of vowel: not singable
         return None
     keep = np.nonzero(energy > energy.max() - 45.0)[0]
