@@ -226,6 +226,23 @@ class StemEmbed(keras.layers.Layer):
         return {**super().get_config(), "n_stems": self.n_stems, "d": self.d}
 
 
+def add_attention_weights(layer: keras.layers.Layer, s: int, d: int) -> None:
+    """The weights of a pre-norm attention block over ``s`` stem stacks of size ``d``,
+    created on ``layer`` (the same names, shapes and order for every attention layer,
+    so weights move between architectures by path): ``gamma``, ``beta`` (s, d) of the
+    layer norm; ``w_q`` (s, d, d), ``b_q``; ``w_kv`` (s, d, 2 d), ``b_kv``; ``w_o``
+    (s, d, d), ``b_o``."""
+    glorot = "glorot_uniform"
+    layer.gamma = layer.add_weight(name="gamma", shape=(s, d), initializer="ones")
+    layer.beta = layer.add_weight(name="beta", shape=(s, d), initializer="zeros")
+    layer.w_q = layer.add_weight(name="w_q", shape=(s, d, d), initializer=glorot)
+    layer.b_q = layer.add_weight(name="b_q", shape=(s, d), initializer="zeros")
+    layer.w_kv = layer.add_weight(name="w_kv", shape=(s, d, 2 * d), initializer=glorot)
+    layer.b_kv = layer.add_weight(name="b_kv", shape=(s, 2 * d), initializer="zeros")
+    layer.w_o = layer.add_weight(name="w_o", shape=(s, d, d), initializer=glorot)
+    layer.b_o = layer.add_weight(name="b_o", shape=(s, d), initializer="zeros")
+
+
 @keras.saving.register_keras_serializable(package=_PKG)
 class StemAttention(keras.layers.Layer):
     """Pre-norm residual multi-head attention for S stem stacks at once.
@@ -250,15 +267,7 @@ class StemAttention(keras.layers.Layer):
             raise ValueError(f"cross attention needs exactly 2 stem stacks, got {s}")
         if d % self.n_heads:
             raise ValueError(f"token size {d} is not divisible by n_heads {self.n_heads}")
-        glorot = "glorot_uniform"
-        self.gamma = self.add_weight(name="gamma", shape=(s, d), initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(s, d), initializer="zeros")
-        self.w_q = self.add_weight(name="w_q", shape=(s, d, d), initializer=glorot)
-        self.b_q = self.add_weight(name="b_q", shape=(s, d), initializer="zeros")
-        self.w_kv = self.add_weight(name="w_kv", shape=(s, d, 2 * d), initializer=glorot)
-        self.b_kv = self.add_weight(name="b_kv", shape=(s, 2 * d), initializer="zeros")
-        self.w_o = self.add_weight(name="w_o", shape=(s, d, d), initializer=glorot)
-        self.b_o = self.add_weight(name="b_o", shape=(s, d), initializer="zeros")
+        add_attention_weights(self, s, d)
         self.drop = keras.layers.Dropout(self.dropout)
 
     def call(self, x, training=None):

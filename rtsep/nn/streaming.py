@@ -33,7 +33,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from rtsep.nn.layers import _per_stem, _stem_layer_norm
+from rtsep.nn.layers import _per_stem, _stem_layer_norm, add_attention_weights
 
 _PKG = "rtsep"
 _NEG = -1e9
@@ -189,15 +189,7 @@ class CausalStemAttention(StreamLayer):
 
     def build(self, input_shape=None):
         s, d = self.n_stems, self.d
-        glorot = "glorot_uniform"
-        self.gamma = self.add_weight(name="gamma", shape=(s, d), initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(s, d), initializer="zeros")
-        self.w_q = self.add_weight(name="w_q", shape=(s, d, d), initializer=glorot)
-        self.b_q = self.add_weight(name="b_q", shape=(s, d), initializer="zeros")
-        self.w_kv = self.add_weight(name="w_kv", shape=(s, d, 2 * d), initializer=glorot)
-        self.b_kv = self.add_weight(name="b_kv", shape=(s, 2 * d), initializer="zeros")
-        self.w_o = self.add_weight(name="w_o", shape=(s, d, d), initializer=glorot)
-        self.b_o = self.add_weight(name="b_o", shape=(s, d), initializer="zeros")
+        add_attention_weights(self, s, d)
         self.rel_bias = self.add_weight(name="rel_bias", shape=(s, self.n_heads, self.context_frames),
                                         initializer="zeros")
 
