@@ -8,6 +8,9 @@ Stages, one module each (imports go down this list, never up):
 - :mod:`~rtsep.training.synth.theory`, :mod:`~rtsep.training.synth.styles`, :mod:`~rtsep.training.synth.lyrics`
   — music theory, style table, words
 - :mod:`~rtsep.training.synth.grooves`, :mod:`~rtsep.training.synth.parts` — drum hits and notes
+- :mod:`~rtsep.training.synth.score` — a composed song as data (:class:`Song`: sections, parts,
+  singer, sung lines, mix settings)
+- :mod:`~rtsep.training.synth.voice_parts` — the singer and the sung lines of a song
 - :mod:`~rtsep.training.synth.arrangement` — a whole song's composition (:func:`compose_song`)
 - :mod:`~rtsep.training.synth.sourcing` — which recordings play it (kits, soundfont,
   strums, amp responses, choirs, reverbs, sidechain)
@@ -41,7 +44,7 @@ _EXPORTS = {
     "render_song": "rtsep.training.synth.song",
     "render_song_int16": "rtsep.training.synth.song",
     "compose_song": "rtsep.training.synth.arrangement",
-    "Song": "rtsep.training.synth.arrangement",
+    "Song": "rtsep.training.synth.score",
     "MissingToolError": "rtsep.training.synth.resources",
     "find_resources": "rtsep.training.synth.resources",
 }

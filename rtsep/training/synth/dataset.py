@@ -49,7 +49,8 @@ from rtsep.errors import ConfigError, DatasetError
 from rtsep.io.files import atomic_path
 from rtsep.io.jsonio import write_json_atomic
 from rtsep.training.synth import sources
-from rtsep.training.synth.arrangement import MAX_SECONDS, MIN_SECONDS, compose_song, song_name
+from rtsep.training.synth.arrangement import MAX_SECONDS, MIN_SECONDS, compose_song
+from rtsep.training.synth.score import song_name
 from rtsep.training.synth.mixing import NonFiniteAudioError
 from rtsep.training.synth.resources import Resources, find_resources
 from rtsep.training.synth.song import render_song_int16

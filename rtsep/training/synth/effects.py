@@ -11,7 +11,7 @@ import pedalboard as pb
 from scipy import signal
 
 from rtsep.constants import SAMPLE_RATE
-from rtsep.training.synth.arrangement import PartFx
+from rtsep.training.synth.score import PartFx
 
 
 def part_chain(fx: PartFx) -> pb.Pedalboard:

@@ -18,7 +18,7 @@ import soundfile as sf
 import soxr
 
 from rtsep.errors import RtsepError
-from rtsep.training.synth.arrangement import Singer
+from rtsep.training.synth.score import Singer
 from rtsep.training.synth.resources import Resources, run_tool
 from rtsep.training.synth.world import FRAME_S, WordFrames, analyse, longest_run, runs
 

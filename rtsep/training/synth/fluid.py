@@ -24,7 +24,7 @@ import soundfile as sf
 
 from rtsep.constants import SAMPLE_RATE
 from rtsep.errors import RtsepError
-from rtsep.training.synth.arrangement import Part
+from rtsep.training.synth.score import Part
 from rtsep.training.synth.resources import Resources, run_tool
 
 SEGMENT_QUANTUM_S = 0.64

@@ -15,7 +15,7 @@ from scipy import ndimage, signal
 from rtsep.constants import SAMPLE_RATE, STEMS
 from rtsep.errors import RtsepError
 from rtsep.training.synth import effects, instruments
-from rtsep.training.synth.arrangement import PartFx, Song
+from rtsep.training.synth.score import PartFx, Song
 
 REFERENCE_RMS_DB = -20.0
 FULL_SCALE = 32768

@@ -13,7 +13,8 @@ import numpy as np
 from rtsep.constants import STEMS
 from rtsep.errors import ConfigError
 from rtsep.training.synth import drumkits, fluid, instruments, mixing, samples, sourcing, vocals
-from rtsep.training.synth.arrangement import MAX_SECONDS, MIN_SECONDS, Song, compose_song
+from rtsep.training.synth.arrangement import MAX_SECONDS, MIN_SECONDS, compose_song
+from rtsep.training.synth.score import Song
 from rtsep.training.synth.resources import Resources, find_resources
 
 

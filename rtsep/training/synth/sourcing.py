@@ -96,7 +96,7 @@ def _parts(rng: np.random.Generator, style_name: str, parts: list) -> list:
 
 def _choir(rng: np.random.Generator, lines: list):
     """Backing lines sung by a recorded choir instead, in some songs: (lines, parts)."""
-    from rtsep.training.synth.arrangement import Part, PartFx
+    from rtsep.training.synth.score import Part, PartFx
 
     backing = [ln for ln in lines if ln.name.startswith("backing") and ln.notes]
     if not backing or rng.random() >= CHOIR_P:
@@ -146,6 +146,6 @@ def realise(song):
 
 
 def _avl_part(notes):
-    from rtsep.training.synth.arrangement import Part
+    from rtsep.training.synth.score import Part
 
     return Part(name="drums_avl", stem="drums", role="kit", program=0, notes=notes, source="avl")

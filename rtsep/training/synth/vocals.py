@@ -29,7 +29,7 @@ import soxr
 from scipy import signal
 
 from rtsep.constants import SAMPLE_RATE
-from rtsep.training.synth.arrangement import Singer, VocalLine, VocalNote
+from rtsep.training.synth.score import Singer, VocalLine, VocalNote
 from rtsep.training.synth.espeak import VOICE_SR, VocalError, analyse_words
 from rtsep.training.synth.resources import Resources
 from rtsep.training.synth.world import FRAME_S, WordFrames
