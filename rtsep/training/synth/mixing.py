@@ -186,6 +186,107 @@ def sidechain_gain(song: Song, n: int) -> np.ndarray:
     return (10 ** (duck_db / 20)).astype(np.float32)
 
 
+def _instrument(part, x: np.ndarray) -> np.ndarray:
+    """One pitched part's audio through its insert chain, amp/cabinet response,
+    Haas widening, pan and gain: float32 (n, 2)."""
+    x = normalise(x)
+    x = effects.process(effects.part_chain(part.fx), x)
+    if part.fx.ir:  # a recorded amp/cabinet or guitar-tone response
+        wet = instruments.convolve(x, instruments.load_ir(part.fx.ir))
+        wet = normalise(wet, 20 * np.log10(max(active_rms(x), 1e-9)))
+        x = (np.float32(part.fx.ir_mix) * wet + np.float32(1.0 - part.fx.ir_mix) * x)
+    if part.fx.haas_s > 0:
+        x = effects.haas(x, part.fx.haas_s, int(np.sign(part.pan) or 1))
+    return effects.pan_stereo(x, part.pan) * db(part.gain_db)
+
+
+def _drum_stem(song: Song, stems: dict[str, np.ndarray], sampled_drums: np.ndarray,
+               loop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The drums stem: the GM kit (already in ``stems``) + recorded one-shots, the loop
+    on top at the kit's level, through the drum bus."""
+    drums = stems["drums"] + sampled_drums
+    kit_rms = active_rms(drums)
+    if song.kit.loop is not None and np.any(loop):
+        lr = active_rms(loop)
+        if lr > 0:
+            target = kit_rms if kit_rms > 0 else 10 ** (REFERENCE_RMS_DB / 20)
+            drums += loop * np.float32(target / lr) * db(song.kit.loop.gain_db)
+    return effects.process(effects.drum_bus(rng), normalise(drums))
+
+
+def _vocal_stem(song: Song, voices: dict[str, np.ndarray], vox: np.ndarray,
+                rng: np.random.Generator) -> np.ndarray:
+    """The vocals stem: every sung line panned, levelled (backing lines through their
+    own inserts) and added to ``vox`` (float32 (n, 2), in place), then the vocal chain."""
+    chain = effects.vocal_chain(rng, song.mix.vocal_delay_s, song.mix.vocal_delay_mix)
+    for line in song.vocal_lines:
+        y = voices.get(line.name)
+        if y is None:
+            continue
+        y = normalise(y.astype(np.float32))
+        xs = effects.pan_stereo(y, line.pan) * db(line.gain_db)
+        if line.name != "lead":
+            xs = effects.process(effects.part_chain(BACKING_FX), xs)
+        vox += xs
+    return effects.process(chain, vox)
+
+
+def _with_reverb(x: np.ndarray, send_db: float, hall_send_db: float, room, room_ir: np.ndarray | None,
+                 hall: np.ndarray | None) -> np.ndarray:
+    """A stem plus its sends to the shared room (``room``, an algorithmic one, or its
+    response ``room_ir``) and hall: the convolved sends as ONE response (one convolution)."""
+    irs = []
+    if send_db > -60 and room_ir is not None:
+        irs.append(room_ir * db(send_db))
+    if hall is not None and hall_send_db > -60:
+        irs.append(hall * db(hall_send_db))
+    wet = np.zeros_like(x)
+    if send_db > -60 and room_ir is None:
+        wet += effects.process(room, x) * db(send_db)
+    if irs:
+        m = max(len(i) for i in irs)
+        total = np.zeros((m, 2), dtype=np.float32)
+        for i in irs:
+            total[: len(i)] += i
+        wet += effects.reverb(x, total)
+    return (x + wet).astype(np.float32)
+
+
+def _levels_and_rooms(song: Song, stems: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    """Sidechain ducking, the other stem's width, stem levels and the shared room and
+    hall, in place."""
+    room, room_ir = None, None
+    if song.mix.reverb_kind == "algorithmic":
+        room = effects.algorithmic_room(rng, song.mix.reverb_rt60_s)
+    else:
+        room_ir = effects.make_ir(rng, song.mix.reverb_rt60_s, song.mix.reverb_predelay_s)
+    hall = _hall(song, rng)
+    if song.mix.sidechain_db > 0:
+        duck = sidechain_gain(song, song.n_samples)
+        for s in ("bass", "other"):
+            stems[s] = stems[s] * duck[:, None]
+    if song.mix.other_width != 1.0:
+        stems["other"] = effects.width(stems["other"], song.mix.other_width)
+    for s in STEMS:
+        x = normalise(stems[s]) * db(song.mix.stem_gain_db[s])
+        if not np.any(x):
+            stems[s] = x.astype(np.float32)
+            continue
+        stems[s] = _with_reverb(x, song.mix.reverb_send_db[s], song.mix.hall_send_db.get(s, -99.0),
+                                room, room_ir, hall)
+
+
+def _master(song: Song, stems: dict[str, np.ndarray]) -> None:
+    """The master bus: one compressor and limiter gain curve for every stem, in place."""
+    mix = sum(stems[s] for s in STEMS)
+    g = master_gain(mix, threshold_db=song.mix.master_threshold_db, ratio=song.mix.master_ratio,
+                    release_s=song.mix.master_release_s)
+    mix = mix * g[:, None]
+    g = g * limiter_gain(mix, song.mix.limiter_db)
+    for s in STEMS:
+        stems[s] = stems[s] * g[:, None]
+
+
 def mix_song(song: Song, gm: dict[str, np.ndarray], sampled_drums: np.ndarray,
              loop: np.ndarray, voices: dict[str, np.ndarray],
              rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -203,88 +304,15 @@ def mix_song(song: Song, gm: dict[str, np.ndarray], sampled_drums: np.ndarray,
     """
     n = song.n_samples
     stems = {s: np.zeros((n, 2), dtype=np.float32) for s in STEMS}
-    # --- instruments
     for part in song.parts:
         x = gm.get(part.name)
         if x is None:
             continue
-        if part.stem == "drums":
-            stems["drums"] += x  # the kit's own balance; bus processing below
-            continue
-        x = normalise(x)
-        x = effects.process(effects.part_chain(part.fx), x)
-        if part.fx.ir:  # a recorded amp/cabinet or guitar-tone response
-            wet = instruments.convolve(x, instruments.load_ir(part.fx.ir))
-            wet = normalise(wet, 20 * np.log10(max(active_rms(x), 1e-9)))
-            x = (np.float32(part.fx.ir_mix) * wet + np.float32(1.0 - part.fx.ir_mix) * x)
-        if part.fx.haas_s > 0:
-            x = effects.haas(x, part.fx.haas_s, int(np.sign(part.pan) or 1))
-        x = effects.pan_stereo(x, part.pan) * db(part.gain_db)
-        stems[part.stem] += x
-    # --- drums: GM kit + recorded one-shots (levels matched), loop on top
-    stems["drums"] += sampled_drums
-    kit_rms = active_rms(stems["drums"])
-    if song.kit.loop is not None and np.any(loop):
-        lr = active_rms(loop)
-        if lr > 0:
-            target = kit_rms if kit_rms > 0 else 10 ** (REFERENCE_RMS_DB / 20)
-            stems["drums"] += loop * np.float32(target / lr) * db(song.kit.loop.gain_db)
-    stems["drums"] = effects.process(effects.drum_bus(rng), normalise(stems["drums"]))
-    # --- vocals
-    chain = effects.vocal_chain(rng, song.mix.vocal_delay_s, song.mix.vocal_delay_mix)
-    for line in song.vocal_lines:
-        y = voices.get(line.name)
-        if y is None:
-            continue
-        y = normalise(y.astype(np.float32))
-        xs = effects.pan_stereo(y, line.pan) * db(line.gain_db)
-        if line.name != "lead":
-            xs = effects.process(effects.part_chain(BACKING_FX), xs)
-        stems["vocals"] += xs
-    stems["vocals"] = effects.process(chain, stems["vocals"])
-    # --- stem levels and the shared room
-    room_ir = None
-    if song.mix.reverb_kind == "algorithmic":
-        room = effects.algorithmic_room(rng, song.mix.reverb_rt60_s)
-    else:
-        room_ir = effects.make_ir(rng, song.mix.reverb_rt60_s, song.mix.reverb_predelay_s)
-    hall = _hall(song, rng)
-    if song.mix.sidechain_db > 0:
-        duck = sidechain_gain(song, n)
-        for s in ("bass", "other"):
-            stems[s] = stems[s] * duck[:, None]
-    if song.mix.other_width != 1.0:
-        stems["other"] = effects.width(stems["other"], song.mix.other_width)
-    for s in STEMS:
-        x = normalise(stems[s]) * db(song.mix.stem_gain_db[s])
-        if not np.any(x):
-            stems[s] = x.astype(np.float32)
-            continue
-        # the sends to both shared reverbs, as ONE response per stem (one convolution)
-        send = song.mix.reverb_send_db[s]
-        send2 = song.mix.hall_send_db.get(s, -99.0)
-        irs = []
-        if send > -60 and room_ir is not None:
-            irs.append(room_ir * db(send))
-        if hall is not None and send2 > -60:
-            irs.append(hall * db(send2))
-        wet = np.zeros_like(x)
-        if send > -60 and room_ir is None:
-            wet += effects.process(room, x) * db(send)
-        if irs:
-            m = max(len(i) for i in irs)
-            total = np.zeros((m, 2), dtype=np.float32)
-            for i in irs:
-                total[: len(i)] += i
-            wet += effects.reverb(x, total)
-        stems[s] = (x + wet).astype(np.float32)
-    # --- master bus: one gain curve for every stem
-    mix = sum(stems[s] for s in STEMS)
-    g = master_gain(mix, threshold_db=song.mix.master_threshold_db, ratio=song.mix.master_ratio,
-                    release_s=song.mix.master_release_s)
-    mix = mix * g[:, None]
-    g = g * limiter_gain(mix, song.mix.limiter_db)
-    for s in STEMS:
-        stems[s] = stems[s] * g[:, None]
+        # the GM kit keeps its own balance (bus processing in _drum_stem)
+        stems[part.stem] += x if part.stem == "drums" else _instrument(part, x)
+    stems["drums"] = _drum_stem(song, stems, sampled_drums, loop, rng)
+    stems["vocals"] = _vocal_stem(song, voices, stems["vocals"], rng)
+    _levels_and_rooms(song, stems, rng)
+    _master(song, stems)
     return to_grid(stems, song.mix.peak_dbfs)
 
