@@ -61,19 +61,25 @@ class UNetConfig:
     mirrors the encoder with stride-2 transposed convs; the last one gives the
     output logits at full resolution.
 
-    Attributes:
-        filters: encoder channels per level, e.g. (12, 24, 48, 96, 192).
-        skip_filters: channels of each thinned skip (same length as ``filters``;
-            the last entry, the bottleneck, is unused). 0 disables a skip.
-        kernel_size: encoder/decoder kernel (odd).
-        batch_norm: batch normalisation after every conv except the output.
-        dropout: dropout rate in the two deepest decoder levels (training only).
-        output_stride: 1: logits at full resolution (last decoder level is a
-            stride-2 transposed conv); 2: the decoder stops at half resolution
-            and the caller upsamples (the hybrid adds them, nearest-neighbour
-            2x2, to full-resolution logits: a transposed conv writing a
-            full-resolution tensor costs ~2.5 ms on 2 CPU cores). Only the
-            hybrid's U-Nets accept 2.
+    Attributes
+    ----------
+    filters : tuple of int
+        Encoder channels per level, e.g. (12, 24, 48, 96, 192).
+    skip_filters : tuple of int
+        Channels of each thinned skip (same length as ``filters``; the last entry,
+        the bottleneck, is unused). 0 disables a skip.
+    kernel_size : int
+        Encoder/decoder kernel (odd).
+    batch_norm : bool
+        Batch normalisation after every conv except the output.
+    dropout : float
+        Dropout rate in the two deepest decoder levels (training only).
+    output_stride : int
+        1: logits at full resolution (last decoder level is a stride-2 transposed
+        conv); 2: the decoder stops at half resolution and the caller upsamples (the
+        hybrid adds them, nearest-neighbour 2x2, to full-resolution logits: a
+        transposed conv writing a full-resolution tensor costs ~2.5 ms on 2 CPU
+        cores). Only the hybrids' U-Nets accept 2.
     """
 
     filters: tuple[int, ...] = (12, 24, 48, 96, 192)
@@ -121,33 +127,28 @@ def _check_stacks(cfg, where: str) -> None:
 
 
 @dataclass(frozen=True)
-class HybridConfig:
-    """The seed's v0.1b hybrid: per-stem transformers + small parallel U-Nets.
+class TransformerStacks:
+    """The transformer stacks the hybrid and the streaming hybrid share.
 
-    Channels: the two stereo channels are *not* folded into the batch; each
-    frame's token is made from both channels' ``MODEL_BINS`` bins at once (a
-    linear 1024x1 conv over 2 input channels = a dense map of 2048 values to
-    ``d_model``), and the output projection returns 2 x bins logits. This halves
-    the transformer cost against folding, and lets attention see stereo cues.
-
-    Attributes:
-        d_model: token size of the vocals and drums stacks (the seed suggests 384;
-            the default 192 keeps a batch-1 call near 20-30 ms on 2 CPU cores).
-        n_heads: attention heads of the vocals/drums stacks.
-        n_layers: transformer layers per vocals/drums stack.
-        ffn_dim: hidden size of the feed-forward block (vocals/drums).
-        cross_layers: indices (0-based) of the vocals/drums layers followed by a
-            cross-attention block (vocals attend to drums and drums to vocals);
-            at least one.
-        bass_bins: the bass stack and the bass mask cover bins [0, bass_bins)
-            only (128 bins = 0..1.4 kHz); the bass estimate is zero above.
-        bass_d_model, bass_n_heads, bass_n_layers, bass_ffn_dim: the bass stack.
-        unet: the small U-Net parallel to the transformers (one shared trunk
-            with vocals, drums and bass output logits, added to the transformer
-            logits).
-        other_unet: the U-Net that predicts "other" from the input and the three
-            separated stems (their masks), plus a per-pixel linear term.
-        dropout: dropout in attention and feed-forward blocks (training only).
+    Attributes
+    ----------
+    d_model : int
+        Token size of the vocals and drums stacks (the seed suggests 384; the default
+        192 keeps a batch-1 window call near 20-30 ms on 2 CPU cores).
+    n_heads : int
+        Attention heads of the vocals/drums stacks.
+    n_layers : int
+        Transformer layers per vocals/drums stack.
+    ffn_dim : int
+        Hidden size of the feed-forward block (vocals/drums).
+    cross_layers : tuple of int
+        Indices (0-based) of the vocals/drums layers followed by a cross-attention
+        block (vocals attend to drums and drums to vocals); at least one.
+    bass_bins : int
+        The bass stack and the bass mask cover bins [0, bass_bins) only (128 bins =
+        0..1.4 kHz); the bass estimate is zero above.
+    bass_d_model, bass_n_heads, bass_n_layers, bass_ffn_dim : int
+        The bass stack.
     """
 
     d_model: int = 192
@@ -160,6 +161,32 @@ class HybridConfig:
     bass_n_heads: int = 4
     bass_n_layers: int = 1
     bass_ffn_dim: int = 192
+
+
+@dataclass(frozen=True)
+class HybridConfig(TransformerStacks):
+    """The seed's v0.1b hybrid: per-stem transformers + small parallel U-Nets.
+
+    Channels: the two stereo channels are *not* folded into the batch; each
+    frame's token is made from both channels' ``MODEL_BINS`` bins at once (a
+    linear 1024x1 conv over 2 input channels = a dense map of 2048 values to
+    ``d_model``), and the output projection returns 2 x bins logits. This halves
+    the transformer cost against folding, and lets attention see stereo cues.
+
+    Attributes
+    ----------
+    d_model, n_heads, n_layers, ffn_dim, cross_layers, bass_bins, bass_d_model, bass_n_heads, bass_n_layers, bass_ffn_dim
+        The stacks (:class:`TransformerStacks`).
+    unet : UNetConfig
+        The small U-Net parallel to the transformers (one shared trunk with vocals,
+        drums and bass output logits, added to the transformer logits).
+    other_unet : UNetConfig
+        The U-Net that predicts "other" from the input and the three separated stems
+        (their masks), plus a per-pixel linear term.
+    dropout : float
+        Dropout in attention and feed-forward blocks (training only).
+    """
+
     unet: UNetConfig = field(default_factory=lambda: UNetConfig(
         filters=(8, 16, 32), skip_filters=(4, 8, 0), kernel_size=3, batch_norm=False,
         output_stride=2))
@@ -223,7 +250,7 @@ class StreamUNetConfig:
 
 
 @dataclass(frozen=True)
-class StreamHybridConfig:
+class StreamHybridConfig(TransformerStacks):
     """The hybrid (see :class:`HybridConfig`), causal in time, with a step form.
 
     The same stacks, tokens and U-Nets as the hybrid, with three changes that make
@@ -238,22 +265,12 @@ class StreamHybridConfig:
     context_frames : int
         Frames each attention query sees (the model window: 192 = 4.46 s).
     d_model, n_heads, n_layers, ffn_dim, cross_layers, bass_bins, bass_d_model, bass_n_heads, bass_n_layers, bass_ffn_dim
-        As in :class:`HybridConfig`.
+        The stacks (:class:`TransformerStacks`).
     unet, other_unet : StreamUNetConfig
         The U-Net parallel to the transformers and the "other" U-Net.
     """
 
     context_frames: int = MODEL_FRAMES
-    d_model: int = 192
-    n_heads: int = 4
-    n_layers: int = 2
-    ffn_dim: int = 384
-    cross_layers: tuple[int, ...] = (1,)
-    bass_bins: int = 128
-    bass_d_model: int = 96
-    bass_n_heads: int = 4
-    bass_n_layers: int = 1
-    bass_ffn_dim: int = 192
     unet: StreamUNetConfig = field(default_factory=lambda: StreamUNetConfig(output_stride=2))
     other_unet: StreamUNetConfig = field(default_factory=lambda: StreamUNetConfig(output_stride=2))
 
@@ -293,10 +310,12 @@ _PRESETS: dict[tuple[str, str], Any] = {
 class ModelConfig:
     """Which architecture, and its typed sub-config.
 
-    Attributes:
-        arch: one of :data:`ARCHS`.
-        net: the sub-config, of the type the arch needs (:class:`UNetConfig` for
-            ``unet``, :class:`HybridConfig` for ``hybrid``).
+    Attributes
+    ----------
+    arch : str
+        One of :data:`ARCHS`.
+    net : UNetConfig, HybridConfig, StreamUNetConfig or StreamHybridConfig
+        The sub-config, of the type the arch needs (``_NET_TYPES``).
     """
 
     arch: str
