@@ -39,6 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -220,6 +221,115 @@ def _write_manifest(out_dir: Path, header: dict, entries: dict[str, dict],
     write_json_atomic(path, doc, indent=1)
 
 
+class _Job(NamedTuple):
+    """What one kind of track needs: the worker task and its extra arguments, the files
+    of a complete track, the track namer ``(seed, index) -> name`` and the manifest header."""
+
+    task: Callable[..., dict]
+    extra: tuple
+    files: tuple[str, ...]
+    namer: Callable[[int, int], str]
+    header: dict
+
+
+def _job(kind: str, seed: int, seconds: float, resources: Resources, *,
+         held_out: tuple[str, ...] | None, split: str, vocal_check: str | os.PathLike | None) -> _Job:
+    """The task, files, names and manifest header of a run of ``kind``; for
+    accompaniment, the pool of recorded music it draws from (``held_out`` and
+    ``vocal_check`` leave files out)."""
+    header = {"generator": "rtsep synth", "kind": kind, "rtsep_version": __version__, "seed": seed,
+              "seconds": seconds, "sample_rate": SAMPLE_RATE, "stems": list(STEMS),
+              "resources": resources.to_dict(), "packages": sources.fingerprint()}
+    if kind != "accompaniment":
+        return _Job(_render_and_write, (), FILES, song_name, header)
+    from rtsep.training.synth import accompaniment, vocalcheck
+
+    held = tuple(held_out) if held_out is not None else (accompaniment.HELD_OUT_DEFAULT,)
+    excluded = vocalcheck.excluded(vocal_check) if vocal_check else frozenset()
+    pool = accompaniment.pool(split, held, excluded)
+    files = accompaniment.ACC_FILES
+    header.update({"stems": list(accompaniment.STEMS_KNOWN), "files": list(files),
+                   "split": split, "held_out_packages": list(held),
+                   "vocal_check": str(vocal_check) if vocal_check else None,
+                   "excluded_by_vocal_check": sorted(excluded),
+                   "pool": {"files": len(pool), "minutes": round(sum(f.seconds for f in pool) / 60, 1),
+                            "packages": sorted({f.package for f in pool})}})
+    return _Job(_render_accompaniment, (pool, split), files,
+                lambda s, i: accompaniment.track_name(s, i, split), header)
+
+
+class _Tally:
+    """A run's manifest entries so far: ``entries`` (written or reused) and ``failed``
+    (not finite, not written); ``progress(done, total)`` is told of each."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None, manifest: Path):
+        self.total = total
+        self.progress = progress
+        self.manifest = manifest
+        self.entries: dict[str, dict] = {}
+        self.failed: dict[str, dict] = {}
+
+    def advance(self) -> None:
+        if self.progress:
+            self.progress(len(self.entries) + len(self.failed), self.total)
+
+    def record(self, entry: dict) -> None:
+        """Keep a rendered track's entry (warn when it failed) and report progress."""
+        if "error" in entry:
+            self.failed[entry["name"]] = entry
+            # stacklevel: record, _render_todo, generate_dataset, its caller
+            warnings.warn(f"{entry['name']} not written (listed under \"failed\" in "
+                          f"{self.manifest}): {entry['error']}", RuntimeWarning, stacklevel=4)
+        else:
+            self.entries[entry["name"]] = entry
+        self.advance()
+
+
+def _reuse_complete(out: Path, tracks: int, seed: int, seconds: float, kind: str, job: _Job,
+                    tally: _Tally) -> list[int]:
+    """Enter the tracks already complete in ``out`` as reused (their old manifest entry,
+    else one rebuilt) and return the indices still to render."""
+    old = _old_entries(out)
+    todo = []
+    for i in range(tracks):
+        name = job.namer(seed, i)
+        if track_complete(out / name, job.files):
+            if name in old:
+                entry = dict(old[name])
+            elif kind == "songs":
+                entry = compose_song(seed, i, seconds).manifest()
+            else:
+                entry = {"name": name}
+            entry["reused"] = True
+            tally.entries[name] = entry
+        else:
+            todo.append(i)
+    return todo
+
+
+def _render_todo(job: _Job, out: Path, seed: int, seconds: float, resources: Resources,
+                 todo: list[int], workers: int, tally: _Tally) -> None:
+    """Render and write the tracks ``todo``, in this process or in ``workers`` spawned
+    ones, recording each in ``tally`` as it finishes."""
+    if workers == 1 or len(todo) <= 1:
+        for i in todo:
+            tally.record(job.task(str(out), seed, i, seconds, resources, *job.extra))
+        return
+    ctx = get_context("spawn")  # no fork of a threaded parent (a progress bar's thread)
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as executor:
+        pending = {executor.submit(job.task, str(out), seed, i, seconds, resources, *job.extra)
+                   for i in todo}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    tally.record(fut.result())
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+
+
 def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 30.0, seed: int = 0,
                      workers: int = 1,
                      progress: Callable[[int, int], None] | None = None, *,
@@ -253,80 +363,17 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     if kind not in KINDS:
         raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     resources = find_resources()
-    header = {"generator": "rtsep synth", "kind": kind, "rtsep_version": __version__, "seed": seed,
-              "seconds": seconds, "sample_rate": SAMPLE_RATE, "stems": list(STEMS),
-              "resources": resources.to_dict(), "packages": sources.fingerprint()}
-    task, extra, files, namer = _render_and_write, (), FILES, song_name
-    if kind == "accompaniment":
-        from rtsep.training.synth import accompaniment, vocalcheck
-
-        held = tuple(held_out) if held_out is not None else (accompaniment.HELD_OUT_DEFAULT,)
-        excluded = vocalcheck.excluded(vocal_check) if vocal_check else frozenset()
-        pool = accompaniment.pool(split, held, excluded)
-        task, extra, files = _render_accompaniment, (pool, split), accompaniment.ACC_FILES
-        namer = lambda s, i: accompaniment.track_name(s, i, split)  # noqa: E731
-        header.update({"stems": list(accompaniment.STEMS_KNOWN), "files": list(files),
-                       "split": split, "held_out_packages": list(held),
-                       "vocal_check": str(vocal_check) if vocal_check else None,
-                       "excluded_by_vocal_check": sorted(excluded),
-                       "pool": {"files": len(pool), "minutes": round(sum(f.seconds for f in pool) / 60, 1),
-                                "packages": sorted({f.package for f in pool})}})
+    job = _job(kind, seed, seconds, resources, held_out=held_out, split=split, vocal_check=vocal_check)
     out = prepare_out_dir(out_dir)
     remove_stale_temp(out)
-    old = _old_entries(out)
-    entries: dict[str, dict] = {}
-    failed: dict[str, dict] = {}
-    todo = []
-    for i in range(tracks):
-        name = namer(seed, i)
-        if track_complete(out / name, files):
-            if name in old:
-                entry = dict(old[name])
-            elif kind == "songs":
-                entry = compose_song(seed, i, seconds).manifest()
-            else:
-                entry = {"name": name}
-            entry["reused"] = True
-            entries[name] = entry
-        else:
-            todo.append(i)
+    tally = _Tally(tracks, progress, out / MANIFEST)
+    todo = _reuse_complete(out, tracks, seed, seconds, kind, job, tally)
     t_start = time.perf_counter()
-
-    def advance() -> None:
-        if progress:
-            progress(len(entries) + len(failed), tracks)
-
-    def record(entry: dict) -> None:
-        if "error" in entry:
-            failed[entry["name"]] = entry
-            warnings.warn(f"{entry['name']} not written (listed under \"failed\" in "
-                          f"{out / MANIFEST}): {entry['error']}", RuntimeWarning, stacklevel=3)
-        else:
-            entries[entry["name"]] = entry
-        advance()
-
-    advance()
+    tally.advance()
     try:
-        if workers == 1 or len(todo) <= 1:
-            for i in todo:
-                record(task(str(out), seed, i, seconds, resources, *extra))
-        else:
-            ctx = get_context("spawn")  # no fork of a threaded parent (a progress bar's thread)
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as executor:
-                pending = {executor.submit(task, str(out), seed, i, seconds, resources, *extra)
-                           for i in todo}
-                try:
-                    while pending:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for fut in done:
-                            record(fut.result())
-                except BaseException:
-                    for fut in pending:
-                        fut.cancel()
-                    raise
+        _render_todo(job, out, seed, seconds, resources, todo, workers, tally)
     finally:
-        if entries or failed:
-            header["wall_s"] = round(time.perf_counter() - t_start, 2)
-            _write_manifest(out, header, entries, failed)
+        if tally.entries or tally.failed:
+            job.header["wall_s"] = round(time.perf_counter() - t_start, 2)
+            _write_manifest(out, job.header, tally.entries, tally.failed)
     return json.loads((out / MANIFEST).read_text())
-
