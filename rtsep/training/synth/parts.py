@@ -157,6 +157,115 @@ STAB_RHYTHMS = ("..x...x..x...x..", "x......x..x.....", "...x..x....x..x.", "x.x
 SKANK_RHYTHMS = ("..x...x...x...x.", "..x.x...x.x...x.", "....x.......x...")
 
 
+class _Comping:
+    """A chordal part being played: the choices fixed for the whole song (a rhythm row
+    per role, voices, arpeggio rate and shape, sustain pedal, left hand, velocity) and
+    the notes and pedal events played so far."""
+
+    def __init__(self, rng: np.random.Generator, role: str, grid: Grid, *, timing_sd_s: float,
+                 end_s: float, center: int):
+        self.rng, self.grid, self.timing_sd_s, self.end_s, self.center = rng, grid, timing_sd_s, end_s, center
+        self.steps = grid.steps_per_bar
+        self.notes: list[Note] = []
+        self.pedal: list[tuple[float, int]] = []
+        self.rows = {"comp": COMP_RHYTHMS[int(rng.integers(len(COMP_RHYTHMS)))]}
+        self.rows["strum"] = STRUM_RHYTHMS[int(rng.integers(len(STRUM_RHYTHMS)))]
+        self.rows["stabs"] = STAB_RHYTHMS[int(rng.integers(len(STAB_RHYTHMS)))]
+        self.rows["skank"] = SKANK_RHYTHMS[int(rng.integers(len(SKANK_RHYTHMS)))]
+        self.n_voices = int(rng.integers(3, 5))
+        self.arp_rate = 1 if (grid.tempo_bpm < 110 and rng.random() < 0.5) else 2
+        self.arp_shape = int(rng.integers(3))
+        self.use_pedal = role == "comp" and rng.random() < 0.5
+        self.left_hand = role == "comp" and rng.random() < 0.4
+        self.base_vel = float(rng.uniform(70, 100))
+
+    def add(self, t_bar: int, step: float, dur_steps: float, pitch: int, vel: float, jitter: float = 0.0):
+        """One note from step ``step`` of bar ``t_bar`` (humanised; none from ``end_s`` on)."""
+        t0 = _humanize(self.rng, self.grid.time(t_bar, step), self.timing_sd_s) + jitter
+        t1 = self.grid.time(t_bar, step + dur_steps)
+        if t0 < self.end_s:
+            self.notes.append(Note(t0, max(0.04, t1 - t0), int(pitch), _vel(self.rng, vel, 6)))
+
+    def play(self, role: str, bar: int, st0: float, st1: float, chord: Chord, intensity: int,
+             vel_scale: float) -> None:
+        """Play ``chord`` from step ``st0`` to ``st1`` of ``bar`` in the manner of ``role``."""
+        chord_voicing = voicing(chord, self.center, self.n_voices)
+        if role == "pad":
+            for p in chord_voicing:
+                self.add(bar, st0, st1 - st0 + 0.3, p, self.base_vel * 0.8 * vel_scale)
+        elif role in ("comp", "stabs", "skank"):
+            self._rhythm(role, bar, st0, st1, chord, chord_voicing, vel_scale)
+        elif role == "strum":
+            self._strum(bar, st0, st1, chord, vel_scale)
+        elif role == "power":
+            self._power(bar, st0, st1, chord, intensity, vel_scale)
+        elif role == "arp":
+            self._arp(bar, st0, st1, chord, vel_scale)
+
+    def _rhythm(self, role: str, bar: int, st0: float, st1: float, chord: Chord,
+                chord_voicing: list[int], vel_scale: float) -> None:
+        """Comp, stabs or skank: the voicing on the role's rhythm row (a piano comp's
+        left hand and sustain pedal too)."""
+        row = self.rows[role]
+        gate = {"comp": 0.9, "stabs": 0.3, "skank": 0.35}[role]
+        on = [i for i in range(int(st0), int(np.ceil(st1))) if row[i % 16] != "." and i < self.steps]
+        for k, i in enumerate(on):
+            nxt = on[k + 1] if k + 1 < len(on) else st1
+            vel = self.base_vel * vel_scale * (1.0 if i % 4 == 0 else 0.88)
+            for p in chord_voicing:
+                self.add(bar, i, max(0.5, (nxt - i) * gate), p, vel, float(self.rng.normal(0, 0.004)))
+            if self.left_hand and i % 8 == 0:
+                self.add(bar, i, max(1.0, (nxt - i) * gate), chord.root + 36 + 12 * (chord.root < 4), vel)
+        if self.use_pedal and on:
+            self.pedal.append((max(0.0, self.grid.time(bar, st0) - 0.01), 0))
+            self.pedal.append((self.grid.time(bar, st0) + 0.03, 127))
+
+    def _strum(self, bar: int, st0: float, st1: float, chord: Chord, vel_scale: float) -> None:
+        """Guitar strums on the strum row's eighths: down across the strings, up across
+        the top ones, each string a little later."""
+        row = self.rows["strum"]
+        low = chord_pitches(chord, 40, 66)
+        strings = list(low[-6:]) if len(low) >= 6 else list(low)
+        for i8 in range(int(st0) // 2, int(np.ceil(st1 / 2))):
+            c = row[i8 % len(row)]
+            if c == "." or i8 * 2 >= self.steps:
+                continue
+            down = c == "D"
+            order = strings if down else strings[::-1][: max(3, len(strings) - 2)]
+            spread = float(self.rng.uniform(0.007, 0.016))
+            vel = self.base_vel * vel_scale * (1.0 if down else 0.78)
+            nxt_steps = 2.0 * (1 + (row[(i8 + 1) % len(row)] == "."))
+            for k, p in enumerate(order):
+                self.add(bar, i8 * 2, nxt_steps * 0.95, p, vel - 3 * k, k * spread)
+
+    def _power(self, bar: int, st0: float, st1: float, chord: Chord, intensity: int,
+               vel_scale: float) -> None:
+        """A power chord (root, fifth, octave): chugged eighths or held."""
+        root = 40 + (chord.root - 40) % 12
+        shape = [root, root + 7, root + 12]
+        chug = intensity < 2 and self.rng.random() < 0.7
+        if chug:
+            for i in range(int(st0), int(np.ceil(st1)), 2):
+                if i < self.steps:
+                    for p in shape:
+                        self.add(bar, i, 0.8, p, self.base_vel * vel_scale * (1.0 if i % 4 == 0 else 0.85))
+        else:
+            for p in shape:
+                self.add(bar, st0, st1 - st0, p, self.base_vel * vel_scale)
+
+    def _arp(self, bar: int, st0: float, st1: float, chord: Chord, vel_scale: float) -> None:
+        """The chord tones above ``center`` one at a time: up, up and down, or down."""
+        tones = chord_pitches(chord, self.center, self.center + 19)
+        if len(tones) == 0:
+            return
+        shape = self.arp_shape
+        seq = list(tones) if shape == 0 else (list(tones) + list(tones[-2:0:-1]) if shape == 1 else list(tones[::-1]))
+        for k, i in enumerate(range(int(st0), int(np.ceil(st1)), self.arp_rate)):
+            if i < self.steps:
+                self.add(bar, i, self.arp_rate * 1.6, seq[k % len(seq)],
+                         self.base_vel * vel_scale * (1.0 if i % 4 == 0 else 0.85))
+
+
 def accompaniment(rng: np.random.Generator, role: str, harmony: Harmony,
                   bars: list[tuple[int, int, int]], *, timing_sd_s: float, end_s: float,
                   center: int = 62) -> tuple[list[Note], list[tuple[float, int]]]:
@@ -172,92 +281,15 @@ def accompaniment(rng: np.random.Generator, role: str, harmony: Harmony,
     notes : list of Note
     pedal : list of (time_s, value 0/127) sustain-pedal events (piano comp only)
     """
-    grid = harmony.grid
-    steps = grid.steps_per_bar
-    notes: list[Note] = []
-    pedal: list[tuple[float, int]] = []
-    comp_row = COMP_RHYTHMS[int(rng.integers(len(COMP_RHYTHMS)))]
-    strum_row = STRUM_RHYTHMS[int(rng.integers(len(STRUM_RHYTHMS)))]
-    stab_row = STAB_RHYTHMS[int(rng.integers(len(STAB_RHYTHMS)))]
-    skank_row = SKANK_RHYTHMS[int(rng.integers(len(SKANK_RHYTHMS)))]
-    n_voices = int(rng.integers(3, 5))
-    arp_rate = 1 if (grid.tempo_bpm < 110 and rng.random() < 0.5) else 2
-    arp_shape = int(rng.integers(3))
-    use_pedal = role == "comp" and rng.random() < 0.5
-    left_hand = role == "comp" and rng.random() < 0.4
-    base_vel = float(rng.uniform(70, 100))
-
-    def add(t_bar: int, step: float, dur_steps: float, pitch: int, vel: float, jitter: float = 0.0):
-        t0 = _humanize(rng, grid.time(t_bar, step), timing_sd_s) + jitter
-        t1 = grid.time(t_bar, step + dur_steps)
-        if t0 < end_s:
-            notes.append(Note(t0, max(0.04, t1 - t0), int(pitch), _vel(rng, vel, 6)))
-
+    player = _Comping(rng, role, harmony.grid, timing_sd_s=timing_sd_s, end_s=end_s, center=center)
+    steps = harmony.grid.steps_per_bar
     for start_bar, n_bars, intensity in bars:
         vel_scale = (0.8, 1.0, 1.12)[intensity]
         for bar in range(start_bar, start_bar + n_bars):
             for s0, s1, chord in harmony.slots(bar, bar + 1):
-                st0 = (s0 - bar) * steps
-                st1 = (s1 - bar) * steps
-                chord_voicing = voicing(chord, center, n_voices)
-                if role == "pad":
-                    for p in chord_voicing:
-                        add(bar, st0, st1 - st0 + 0.3, p, base_vel * 0.8 * vel_scale)
-                    continue
-                if role in ("comp", "stabs", "skank"):
-                    row = {"comp": comp_row, "stabs": stab_row, "skank": skank_row}[role]
-                    gate = {"comp": 0.9, "stabs": 0.3, "skank": 0.35}[role]
-                    on = [i for i in range(int(st0), int(np.ceil(st1))) if row[i % 16] != "." and i < steps]
-                    for k, i in enumerate(on):
-                        nxt = on[k + 1] if k + 1 < len(on) else st1
-                        vel = base_vel * vel_scale * (1.0 if i % 4 == 0 else 0.88)
-                        for p in chord_voicing:
-                            add(bar, i, max(0.5, (nxt - i) * gate), p, vel, float(rng.normal(0, 0.004)))
-                        if left_hand and i % 8 == 0:
-                            add(bar, i, max(1.0, (nxt - i) * gate), chord.root + 36 + 12 * (chord.root < 4), vel)
-                    if use_pedal and on:
-                        pedal.append((max(0.0, grid.time(bar, st0) - 0.01), 0))
-                        pedal.append((grid.time(bar, st0) + 0.03, 127))
-                    continue
-                if role == "strum":
-                    low = chord_pitches(chord, 40, 66)
-                    strings = list(low[-6:]) if len(low) >= 6 else list(low)
-                    for i8 in range(int(st0) // 2, int(np.ceil(st1 / 2))):
-                        c = strum_row[i8 % len(strum_row)]
-                        if c == "." or i8 * 2 >= steps:
-                            continue
-                        down = c == "D"
-                        order = strings if down else strings[::-1][: max(3, len(strings) - 2)]
-                        spread = float(rng.uniform(0.007, 0.016))
-                        vel = base_vel * vel_scale * (1.0 if down else 0.78)
-                        nxt_steps = 2.0 * (1 + (strum_row[(i8 + 1) % len(strum_row)] == "."))
-                        for k, p in enumerate(order):
-                            add(bar, i8 * 2, nxt_steps * 0.95, p, vel - 3 * k, k * spread)
-                    continue
-                if role == "power":
-                    root = 40 + (chord.root - 40) % 12
-                    shape = [root, root + 7, root + 12]
-                    chug = intensity < 2 and rng.random() < 0.7
-                    if chug:
-                        for i in range(int(st0), int(np.ceil(st1)), 2):
-                            if i < steps:
-                                for p in shape:
-                                    add(bar, i, 0.8, p, base_vel * vel_scale * (1.0 if i % 4 == 0 else 0.85))
-                    else:
-                        for p in shape:
-                            add(bar, st0, st1 - st0, p, base_vel * vel_scale)
-                    continue
-                if role == "arp":
-                    tones = chord_pitches(chord, center, center + 19)
-                    if len(tones) == 0:
-                        continue
-                    seq = list(tones) if arp_shape == 0 else (list(tones) + list(tones[-2:0:-1]) if arp_shape == 1 else list(tones[::-1]))
-                    for k, i in enumerate(range(int(st0), int(np.ceil(st1)), arp_rate)):
-                        if i < steps:
-                            add(bar, i, arp_rate * 1.6, seq[k % len(seq)], base_vel * vel_scale * (1.0 if i % 4 == 0 else 0.85))
-                    continue
-    notes.sort(key=lambda n: n.start_s)
-    return notes, pedal
+                player.play(role, bar, (s0 - bar) * steps, (s1 - bar) * steps, chord, intensity, vel_scale)
+    player.notes.sort(key=lambda n: n.start_s)
+    return player.notes, player.pedal
 
 
 # --------------------------------------------------------------------------- melodies
