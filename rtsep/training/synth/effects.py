@@ -38,6 +38,14 @@ def part_chain(fx: PartFx) -> pb.Pedalboard:
     return pb.Pedalboard(chain)
 
 
+def _compressor(rng: np.random.Generator, *, threshold_db: tuple[float, float], ratio: tuple[float, float],
+                attack_ms: tuple[float, float], release_ms: tuple[float, float]) -> pb.Compressor:
+    """A compressor whose settings are drawn uniformly from these (low, high) ranges
+    (in this order)."""
+    return pb.Compressor(threshold_db=float(rng.uniform(*threshold_db)), ratio=float(rng.uniform(*ratio)),
+                         attack_ms=float(rng.uniform(*attack_ms)), release_ms=float(rng.uniform(*release_ms)))
+
+
 def vocal_chain(rng: np.random.Generator, delay_s: float, delay_mix: float) -> pb.Pedalboard:
     """A vocal insert chain: high-pass, presence EQ, compression, saturation, delay."""
     chain = [
@@ -45,8 +53,7 @@ def vocal_chain(rng: np.random.Generator, delay_s: float, delay_mix: float) -> p
         pb.PeakFilter(cutoff_frequency_hz=float(rng.uniform(200, 500)), gain_db=float(rng.uniform(-4, 1)), q=1.0),
         pb.PeakFilter(cutoff_frequency_hz=float(rng.uniform(2500, 5000)), gain_db=float(rng.uniform(-1, 5)), q=0.9),
         pb.HighShelfFilter(cutoff_frequency_hz=8000.0, gain_db=float(rng.uniform(-2, 4))),
-        pb.Compressor(threshold_db=float(rng.uniform(-26, -12)), ratio=float(rng.uniform(2, 6)),
-                      attack_ms=float(rng.uniform(2, 15)), release_ms=float(rng.uniform(60, 200))),
+        _compressor(rng, threshold_db=(-26, -12), ratio=(2, 6), attack_ms=(2, 15), release_ms=(60, 200)),
     ]
     if rng.random() < 0.3:
         chain.append(pb.Distortion(drive_db=float(rng.uniform(2, 8))))
@@ -61,8 +68,7 @@ def drum_bus(rng: np.random.Generator) -> pb.Pedalboard:
         pb.LowShelfFilter(cutoff_frequency_hz=100.0, gain_db=float(rng.uniform(-2, 4))),
         pb.PeakFilter(cutoff_frequency_hz=float(rng.uniform(300, 600)), gain_db=float(rng.uniform(-5, 0)), q=1.0),
         pb.HighShelfFilter(cutoff_frequency_hz=6000.0, gain_db=float(rng.uniform(-3, 4))),
-        pb.Compressor(threshold_db=float(rng.uniform(-24, -10)), ratio=float(rng.uniform(1.5, 5)),
-                      attack_ms=float(rng.uniform(3, 30)), release_ms=float(rng.uniform(50, 250))),
+        _compressor(rng, threshold_db=(-24, -10), ratio=(1.5, 5), attack_ms=(3, 30), release_ms=(50, 250)),
     ]
     if rng.random() < 0.2:
         chain.append(pb.Distortion(drive_db=float(rng.uniform(3, 10))))
