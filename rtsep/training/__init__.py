@@ -9,6 +9,8 @@
 - :mod:`~rtsep.training.losses` — the losses;
 - :mod:`~rtsep.training.checkpoints` — checkpoints and the run state (resume);
 - :mod:`~rtsep.training.loop` — :func:`~rtsep.training.loop.train`, the training loop;
+- :mod:`~rtsep.training.validation` — validation SDR on fixed excerpts during training;
+- :mod:`~rtsep.training.artifacts` — the artifact a run publishes, and a warm start from one;
 - :mod:`~rtsep.training.card` — the model card's text;
 - :mod:`~rtsep.training.tensorboard` — TensorBoard summaries.
 

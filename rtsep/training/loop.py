@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import gc
 import math
-import os
-import shutil
 import signal
 import sys
 import time
@@ -58,6 +56,7 @@ from rtsep.constants import STEMS
 from rtsep.errors import ConfigError
 from rtsep.io.jsonio import write_json_atomic
 from rtsep.training import tensorboard
+from rtsep.training.artifacts import init_weights, publish_artifact
 from rtsep.training.card import model_card
 from rtsep.training.checkpoints import (CHECKPOINTS_DIR, RunState, list_checkpoints,
                                         load_checkpoint, save_checkpoint)
@@ -67,6 +66,7 @@ from rtsep.training.excerpts import validation_excerpts
 from rtsep.training.losses import TARGET_OF_LOSS, per_example_loss
 from rtsep.training.pipeline import make_dataset
 from rtsep.training.tracks import dataset_hours, find_tracks, split_tracks
+from rtsep.training.validation import mean_sdr, validate, validation_runtime
 
 LOGS_DIR = "logs"
 
@@ -168,7 +168,7 @@ class _Training:
                 raise ConfigError(f"checkpoint {checkpoints[-1][1]} is inconsistent: step {self.run.step} "
                                   f"but the optimizer made {self._optimizer_steps()} steps")
         elif cfg.init_from is not None:
-            self._init_note = _init_weights(self.model, self.mconfig, cfg.init_from)
+            self._init_note = init_weights(self.model, self.mconfig, cfg.init_from)
         if self.chief:
             write_json_atomic(self.out / TRAIN_CONFIG_FILE, cfg.to_dict(), indent=2)
         self._train_step = self._make_train_step()
@@ -216,7 +216,7 @@ class _Training:
 
         cfg, run = self.cfg, self.run
         self.writer = tensorboard.writer(self.out / LOGS_DIR, enabled=self.chief)
-        self.runtime = _validation_runtime(self.model, self.mconfig) if self.excerpts else None
+        self.runtime = validation_runtime(self.model, self.mconfig) if self.excerpts else None
         self.say(f"training {self.mconfig.arch} ({count_params(self.model):,} parameters) on "
                  f"{len(self.train_tracks)} tracks ({dataset_hours(self.train_tracks):.2f} h), "
                  f"validating on {len(self.val_tracks)} ({len(self.excerpts)} excerpts); strategy "
@@ -309,7 +309,7 @@ class _Training:
         training = {"train_config": cfg.to_dict(), "step": run.step,
                     "validation_sdr": run.best_sdr if self.excerpts else None,
                     "validation_step": run.best_step if self.excerpts else None}
-        _publish_artifact(self.out, self.model, self.mconfig, card, training)
+        publish_artifact(self.out, self.model, self.mconfig, card, training)
 
     def _validate(self) -> None:
         """Validation SDR now; the artifact when it is the best so far."""
@@ -322,14 +322,14 @@ class _Training:
                 if math.isfinite(sdr[s]):
                     tensorboard.scalar(f"val/sdr_{s}", sdr[s], step=run.step)
         self.writer.flush()
-        best = _mean_sdr(run.best_sdr)
-        improved = math.isfinite(_mean_sdr(sdr)) and not (_mean_sdr(sdr) <= best)
+        best = mean_sdr(run.best_sdr)
+        improved = math.isfinite(mean_sdr(sdr)) and not (mean_sdr(sdr) <= best)
         if improved or run.best_sdr is None:
             run.best_sdr, run.best_step = sdr, run.step
             if self.chief:
                 self._publish()
         self.say(f"step {run.step}: validation SDR " + ", ".join(f"{s} {sdr[s]:.2f}" for s in STEMS)
-                 + f" dB (mean {_mean_sdr(sdr):.2f})"
+                 + f" dB (mean {mean_sdr(sdr):.2f})"
                  + ("  [best: artifact saved]" if run.best_step == run.step else ""))
 
 
@@ -383,55 +383,6 @@ def _learning_rate(cfg: TrainConfig):
         warmup_target=None if warm == 0 else cfg.lr, warmup_steps=warm)
 
 
-def validate(runtime, excerpts, *, batch_size: int = 4) -> dict[str, float]:
-    """Validation SDR of a model on fixed excerpts.
-
-    Each excerpt's mixture (sum of its stems) is separated offline with
-    :func:`rtsep.engine.offline.separate_array` and scored with
-    :func:`rtsep.evaluate.sdr_museval`.
-
-    Returns
-    -------
-    dict
-        ``{stem: median over excerpts of the median framewise SDR, "mean": mean of
-        the four}`` (NaN where a stem is silent in every excerpt).
-    """
-    from rtsep.evaluate import sdr_museval, summarize
-    from rtsep.engine.offline import separate_array
-
-    per = {}
-    for k, ex in enumerate(excerpts):
-        est = separate_array(runtime, ex.mixture, batch_size=batch_size)
-        per[f"{k}:{ex.track}"] = sdr_museval(ex.stems, est[:len(STEMS)])
-    return summarize(per)
-
-
-def _mean_sdr(sdr: dict | None) -> float:
-    if not sdr:
-        return float("nan")
-    vals = [sdr[s] for s in STEMS if sdr.get(s) is not None and math.isfinite(sdr[s])]
-    return float(np.mean(vals)) if vals else float("nan")
-
-
-def _publish_artifact(out: Path, model, mconfig, card: dict, training: dict) -> None:
-    """Write the artifact files into ``out`` (which also holds checkpoints and logs).
-
-    :func:`rtsep.runtime.artifact.save_artifact` replaces its whole target folder, so the
-    artifact is staged in a hidden sub-folder and its files are moved up one by one
-    (weights first, config.json last: a reader in between sees a weights/config
-    checksum mismatch, a clear ModelError, never silently wrong weights).
-    """
-    from rtsep.runtime.artifact import CONFIG_FILE, save_artifact
-
-    staging = out / ".artifact-staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    stage = save_artifact(staging / out.resolve().name, model, mconfig, card=card, training=training)
-    files = sorted(p for p in stage.iterdir() if p.is_file())
-    for p in sorted(files, key=lambda p: p.name == CONFIG_FILE):
-        os.replace(p, out / p.name)
-    shutil.rmtree(staging, ignore_errors=True)
-
-
 class _Interrupt:
     """Turn SIGTERM into KeyboardInterrupt while training (main thread only)."""
 
@@ -452,51 +403,3 @@ class _Interrupt:
         if self._old is not None:
             signal.signal(signal.SIGTERM, self._old)
         return False
-
-
-def _init_weights(model, mconfig, spec: str) -> str:
-    """Copy the weights of the artifact ``spec`` into ``model`` (built from ``mconfig``).
-
-    All of them when the artifact's architecture config equals ``mconfig``; else the
-    ones with the same layer path and shape (:func:`rtsep.nn.transfer_weights`).
-
-    Returns
-    -------
-    str
-        What was copied, in words (for the log).
-
-    Raises
-    ------
-    ConfigError
-        Another architecture sharing no weight with this one.
-    """
-    from rtsep.nn import count_params, transfer_weights
-    from rtsep.runtime.artifact import load_artifact
-
-    art = load_artifact(spec)
-    if art.config == mconfig:
-        model.set_weights(art.model.get_weights())
-        return f"the weights of {spec}"
-    copied, kept = transfer_weights(art.model, model)
-    if not copied:
-        raise ConfigError(f"--init-from {spec}: that model is a {art.config.arch} sharing no weight "
-                          f"(same layer path and shape) with this {mconfig.arch}; drop --init-from "
-                          f"or train with its config (--config {art.path / 'config.json'})")
-    n = sum(int(np.prod(w.shape)) for w in model.weights if w.path in set(copied))
-    return (f"the {n:,} of {count_params(model):,} parameters ({len(copied)} of "
-            f"{len(copied) + len(kept)} weights) this {mconfig.arch} shares with the "
-            f"{art.config.arch} {spec}")
-
-
-def _validation_runtime(model, mconfig):
-    """The model as the offline separator calls it: windows for a window model, the
-    step form (64 frames per step) for a streaming one."""
-    if mconfig.arch.startswith("stream_"):
-        from rtsep.runtime.stream import StreamRuntime
-
-        return StreamRuntime(model, mconfig, frames=64, warmup_calls=0)
-    from rtsep.runtime.compiled import ModelRuntime
-
-    return ModelRuntime.from_model(model, mconfig, batch_size=4, warmup_calls=0)
-
-
