@@ -35,11 +35,13 @@ def run(args) -> int:
 
     from rtsep.cli.progress import progress_bar
     from rtsep.constants import STEMS
+    from rtsep.engine.offline import offline_config
     from rtsep.evaluate import evaluate_dataset
     from rtsep.io.jsonio import write_json_atomic
     from rtsep.io.tracks import list_tracks
 
     console = Console()
+    offline_config(None, **_config_fields(args))  # bad values fail before anything is read
     if args.vocal_leakage:
         return _run_leakage(args, console)
     cfg = _config_fields(args)
