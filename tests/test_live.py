@@ -328,7 +328,7 @@ def test_demo_runs_live_and_measures_the_reported_latency(jack_server_factory, t
     srv = jack_server_factory(256)
     out = tmp_path / "demo"
     p = subprocess.run([sys.executable, "-m", "rtsep", "demo", "--seconds", "3", "--server",
-                        srv.name, "--reserve-periods", "8", "--out", str(out)],
+                        srv.name, "--out", str(out)],
                        capture_output=True, text=True, cwd=ROOT, timeout=170)
     assert p.returncode == 0, p.stderr
     m = re.search(r"latency: reported (\d+) samples .* measured (\d+) samples", p.stdout)

@@ -79,8 +79,11 @@ def test_auto_hop_of_a_streaming_model_is_one(tiny_stream):
     assert plan.latency_samples == 4095 + (1 + plan.reserve_periods) * 256
 
 
-def test_worker_backend_env(tiny_stream, monkeypatch):
+def test_worker_backend_env(tiny_stream, monkeypatch, tmp_path):
     from rtsep.live.worker import worker_backend_env
+    from rtsep.nn import build_model
+    from rtsep.nn.config import ModelConfig
+    from rtsep.runtime.artifact import save_artifact
     from rtsep.runtime.stream import jax_available
 
     _, _, path = tiny_stream
@@ -90,7 +93,9 @@ def test_worker_backend_env(tiny_stream, monkeypatch):
         assert env["KERAS_BACKEND"] == "jax" and "intra_op_parallelism_threads=1" in env["XLA_FLAGS"]
     else:
         assert env == {}
-    assert worker_backend_env("default") == {}  # a window model: TensorFlow as before
+    window_cfg = ModelConfig.preset("hybrid", "tiny")
+    window = save_artifact(tmp_path / "tiny-window", build_model(window_cfg), window_cfg)
+    assert worker_backend_env(str(window)) == {}  # a window model: TensorFlow as before
     assert worker_backend_env(RouteModel("vocals")) == {}
     assert worker_backend_env("no-such-model") == {}  # load_model reports it, not this
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # the user's choice wins
