@@ -100,3 +100,11 @@ def test_worker_backend_env(tiny_stream, monkeypatch, tmp_path):
     assert worker_backend_env("no-such-model") == {}  # load_model reports it, not this
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # the user's choice wins
     assert worker_backend_env(str(path)) == {}
+
+
+@pytest.mark.parametrize("period, floor", [(64, 11), (128, 6), (256, 3), (1024, 1)])
+def test_auto_reserve_is_at_least_15_ms(period, floor):
+    """A model that costs nothing still gets a reserve of >= 15 ms (scheduling delays)."""
+    _, _, plan = make_plan(NullModel(), _params(period=period, model_hop=1))
+    assert plan.reserve_periods >= floor
+    assert plan.reserve_periods * period >= 0.015 * 44100

@@ -26,6 +26,12 @@ RESERVE_MARGIN = 2.0
 model 2 underruns in a 10-minute soak (worker p99 37.6 ms against a 46 ms reserve);
 see the README's soak section for the run with 2.0."""
 
+MIN_RESERVE_S = 0.015
+"""The automatic reserve is at least this long (3 periods of 256 at 44.1 kHz): a worker
+at hop 1 computes every 23 ms for a few ms, so a start-up timing of its blocks sees no
+tail, and one scheduling delay of a few ms on a loaded machine (the demo beside a
+package install: 7 underruns in 20 s with a 1-period reserve) is enough to underrun."""
+
 AUTO_HOP_LOAD = 0.5
 """``--model-hop auto``: worker time per ``K`` frames <= this share of real time."""
 
@@ -304,7 +310,8 @@ def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = 
 def _reserve_periods(params: WorkerParams, worst_periods: float) -> int:
     """The reserve in periods: asked for, or :data:`RESERVE_MARGIN` x the worst block."""
     if params.reserve_periods is None:
-        reserve = max(1, math.ceil(RESERVE_MARGIN * worst_periods))
+        floor = math.ceil(MIN_RESERVE_S * SAMPLE_RATE / params.period)
+        reserve = max(1, floor, math.ceil(RESERVE_MARGIN * worst_periods))
     else:
         reserve = int(params.reserve_periods)
         if reserve < 0:
