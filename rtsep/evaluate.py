@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from rtsep.constants import SAMPLE_RATE, STEMS
-from rtsep.errors import DatasetError
+from rtsep.errors import ConfigError, DatasetError
 
 
 def sdr_museval(references: np.ndarray, estimates: np.ndarray) -> dict[str, float]:
@@ -58,6 +58,19 @@ def summarize(per_track: dict[str, dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def _model_and_config(model_spec: str, config, threads: int | None):
+    """The loaded model (None for ``"oracle"``) and its offline config: ``config`` when
+    it is a StreamConfig, else the model's default with the given fields replaced."""
+    from rtsep.engine.config import StreamConfig
+    from rtsep.engine.offline import offline_config
+    from rtsep.runtime.loader import load_model
+
+    model = None if model_spec == "oracle" else load_model(model_spec, threads=threads)
+    if not isinstance(config, StreamConfig):
+        config = offline_config(model, **(config or {}))
+    return model, config
+
+
 def evaluate_dataset(dataset, model_spec: str = "default", *, config=None,
                      batch_size: int = 4, threads: int | None = None,
                      on_track: Callable[[str, dict, dict], None] | None = None,
@@ -84,14 +97,11 @@ def evaluate_dataset(dataset, model_spec: str = "default", *, config=None,
         "median": {stem..., "mean"}, "mixture_median": {stem..., "mean"}}``
     """
     from rtsep.io.tracks import list_tracks, read_track
-    from rtsep.engine.config import StreamConfig
-    from rtsep.engine.offline import offline_config, separate_array
+    from rtsep.engine.offline import separate_array
     from rtsep.runtime.loader import load_model
 
     tracks = list_tracks(dataset)
-    model = None if model_spec == "oracle" else load_model(model_spec, threads=threads)
-    if not isinstance(config, StreamConfig):
-        config = offline_config(model, **(config or {}))
+    model, config = _model_and_config(model_spec, config, threads)
     per_model, per_mix, details = {}, {}, {}
     for i, folder in enumerate(tracks):
         tr = read_track(folder)
@@ -169,16 +179,15 @@ def vocal_leakage(dataset, model_spec: str = "default", *, config=None, batch_si
         ``{"model", "dataset", "tracks": {name: dB}, "median_db", "p90_db", "max_db"}``
         (over tracks with a non-silent input).
     """
-    from rtsep.engine.config import StreamConfig
-    from rtsep.engine.offline import offline_config, separate_array
+    from rtsep.engine.offline import separate_array
     from rtsep.io.audio import read_audio
     from rtsep.io.tracks import ACCOMPANIMENT_STEMS, check_track, list_tracks, read_track
-    from rtsep.runtime.loader import load_model
 
+    if model_spec == "oracle":
+        raise ConfigError("vocal leakage measures a model; the oracle's vocals output is "
+                          "silent by construction")
     tracks = list_tracks(dataset, partial=True)
-    model = load_model(model_spec, threads=threads)
-    if not isinstance(config, StreamConfig):
-        config = offline_config(model, **(config or {}))
+    model, config = _model_and_config(model_spec, config, threads)
     per = {}
     for i, folder in enumerate(tracks):
         files = check_track(folder, partial=True)
