@@ -77,14 +77,10 @@ def _config_fields(args) -> dict:
 
 def _run_leakage(args, console) -> int:
     from rtsep.cli.progress import progress_bar
-    from rtsep.errors import ConfigError
     from rtsep.evaluate import vocal_leakage
     from rtsep.io.jsonio import write_json_atomic
     from rtsep.io.tracks import list_tracks
 
-    if args.model == "oracle":
-        raise ConfigError("--vocal-leakage measures a model; the oracle's vocals output is "
-                          "silent by construction")
     list_tracks(args.dataset, partial=True)
     console.print(f"vocal leakage in dB of the music without vocals (lower is better); "
                   f"model: {args.model}", highlight=False)
