@@ -32,3 +32,22 @@ def test_resume_may_change_only_some_settings():
     check_resume_compatible(saved, TrainConfig(data="d", out="o", steps=20, workers=4))
     with pytest.raises(ConfigError, match="lr: 0.001 -> 0.002"):
         check_resume_compatible(saved, TrainConfig(data="d", out="o", lr=2e-3))
+
+
+def test_train_command_line_sets_source_dropout():
+    """`rtsep train` leaves stems out by default (--silence-prob 0.1); --no-augment and an
+    explicit probability contradict each other."""
+    from rtsep.cli.cmd_train import DEFAULT_SILENCE_PROB, build_config
+    from rtsep.cli.main import build_parser
+
+    def config(*extra):
+        return build_config(build_parser().parse_args(["train", "--data", "d", "--out", "o",
+                                                       "--arch", "unet", *extra]))
+
+    assert config().augment.silence_prob == DEFAULT_SILENCE_PROB > 0
+    assert config("--silence-prob", "0").augment == AugmentConfig()
+    assert config("--silence-prob", "0.3", "--remix-prob", "0.2").augment == \
+        AugmentConfig(silence_prob=0.3, remix_prob=0.2)
+    assert config("--no-augment").augment == AugmentConfig.none()
+    with pytest.raises(ConfigError, match="--silence-prob and --no-augment"):
+        config("--no-augment", "--silence-prob", "0.2")

@@ -234,6 +234,7 @@ def test_augmentation_statistics(dataset):
     # remixed with prob 0.4 too, so compare each stem to the most common track)
     differs = np.mean([len(set(p.tracks)) > 1 for p in plans])
     assert 0.5 < differs < 0.95
+    assert all(g > 0 for p in plans for g in p.gains)  # no silence unless asked
     none = ExampleSampler(tracks, AugmentConfig.none(), seed=5)
     assert all(p.gains == (1.0,) * 4 and not any(p.swaps) and len(set(p.tracks)) == 1
                for p in (none.plan(i) for i in range(20)))
@@ -282,6 +283,8 @@ def test_augment_config_rejects_bad_values():
         AugmentConfig.from_dict({"gain": 1.0})
     with pytest.raises(ConfigError, match="remix_prob"):
         AugmentConfig(remix_prob=1.5)
+    with pytest.raises(ConfigError, match="silence_prob"):
+        AugmentConfig(silence_prob=-0.1)
     with pytest.raises(ConfigError, match="gain_min"):
         AugmentConfig(gain_min=2.0, gain_max=1.0)
     assert AugmentConfig.from_dict(AugmentConfig().to_dict()) == AugmentConfig()
@@ -303,3 +306,23 @@ def test_validation_excerpts_are_fixed(dataset):
 def test_examples_from_stems_rejects_wrong_length():
     with pytest.raises(ValueError, match="excerpt"):
         examples_from_stems(np.zeros((4, 1000, 2), np.float32))
+
+
+def test_silence_leaves_stems_out_but_never_all(dataset):
+    """Source dropout: each stem silent with the given probability, its samples zero,
+    the mixture the sum of the others; never an example with no stem at all."""
+    tracks = find_tracks(dataset)
+    sampler = ExampleSampler(tracks, AugmentConfig(silence_prob=0.5), seed=3)
+    plans = [sampler.plan(i) for i in range(400)]
+    silent = [[g == 0.0 for g in p.gains] for p in plans]
+    assert 0.35 < np.mean([s for row in silent for s in row]) < 0.5  # less the kept stems
+    assert not any(all(row) for row in silent)
+    index = next(i for i, row in enumerate(silent) if any(row))
+    stems, _ = sampler.stems(index)
+    x, y, _ = sampler.example(index)
+    for j in np.flatnonzero(silent[index]):
+        assert not stems[j].any() and not y[j].any()
+    np.testing.assert_allclose(x, excerpt_magnitudes(stems.sum(axis=0)), rtol=0, atol=MAG_ATOL)
+    # without silence the random stream is that of runs made before the option existed
+    plain = ExampleSampler(tracks, AugmentConfig(), seed=3)
+    assert plain.plan(7) == ExampleSampler(tracks, AugmentConfig(silence_prob=0.0), seed=3).plan(7)

@@ -11,6 +11,9 @@ HELP = ("Train a model (unet, hybrid, stream_unet or stream_hybrid) on track fol
         "vocals/drums/bass/other stems (and accompaniment tracks: vocals + accompaniment); "
         "writes the artifact, checkpoints and TensorBoard logs to --out.")
 
+DEFAULT_SILENCE_PROB = 0.1
+"""``rtsep train``'s source dropout (AugmentConfig's own default, 0, keeps old runs' data)."""
+
 # (flag, TrainConfig field, type, help). Unset options keep TrainConfig's defaults.
 _OPTIONS = (
     ("--steps", "steps", int, "total optimiser steps (default 10000)"),
@@ -27,6 +30,8 @@ _OPTIONS = (
                             "against phase-sensitive targets)"),
     ("--workers", "workers", int, "parallel example makers in the input pipeline (default 2)"),
     ("--remix-prob", None, float, "probability that a stem comes from another track (default 0.5)"),
+    ("--silence-prob", None, float, "probability that a stem is left out of an example (source "
+                                    "dropout; teaches silence where a stem is absent; default 0.1)"),
     ("--partial-fraction", "partial_fraction", float,
      "share of examples from accompaniment tracks (vocals + accompaniment only; default: "
      "as many as their share of the tracks)"),
@@ -61,7 +66,7 @@ def add_arguments(p):
     for flag, _field, typ, text in _OPTIONS:
         p.add_argument(flag, type=typ, default=None, help=text)
     p.add_argument("--no-augment", action="store_true",
-                   help="no augmentation (no gains, channel swaps or remixing)")
+                   help="no augmentation (no gains, channel swaps, remixing or silenced stems)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or messages")
 
 
@@ -114,11 +119,16 @@ def build_config(args):
         if v is not None and field is not None:
             kw[field] = v
     if args.no_augment:
-        if args.remix_prob is not None:
-            raise ConfigError("--remix-prob and --no-augment contradict each other; drop one")
+        for flag in ("remix_prob", "silence_prob"):
+            if getattr(args, flag) is not None:
+                raise ConfigError(f"--{flag.replace('_', '-')} and --no-augment contradict each "
+                                  f"other; drop one")
         kw["augment"] = AugmentConfig.none()
-    elif args.remix_prob is not None:
-        kw["augment"] = AugmentConfig(remix_prob=args.remix_prob)
+    else:
+        aug = {"silence_prob": DEFAULT_SILENCE_PROB if args.silence_prob is None else args.silence_prob}
+        if args.remix_prob is not None:
+            aug["remix_prob"] = args.remix_prob
+        kw["augment"] = AugmentConfig(**aug)
     return TrainConfig(**kw)
 
 

@@ -21,7 +21,13 @@ example ``i`` is the same whatever the number of workers or where training resum
   track, at its own random offset (otherwise from the example's track and offset);
 - *gain*: every stem is scaled by a factor uniform in ``[gain_min, gain_max]``;
 - *channel swap*: every stem's left/right are swapped with probability
-  ``channel_swap_prob``.
+  ``channel_swap_prob``;
+- *silence* (source dropout): every stem is left out (gain 0) with probability
+  ``silence_prob``, never all of an example's known stems: songs have instrumental
+  intros and breaks, and a model that always heard vocals leaks the band into its
+  vocals output where there are none (``rtsep eval --vocal-leakage``). An
+  accompaniment example with its vocals left out is real instrumental music whose
+  vocals target is silence.
 
 The input ``x`` is the magnitude of the SUM of the augmented stems, ``X``; the
 targets ``y`` are, per augmented stem ``S_j`` (see :data:`TARGETS`):
@@ -74,18 +80,22 @@ class AugmentConfig:
         Probability to swap a stem's left and right channels.
     remix_prob : float
         Probability that a stem comes from another random track.
+    silence_prob : float
+        Probability that a stem is left out (gain 0); 0 keeps the random stream of
+        runs made before this option existed.
     """
 
     gain_min: float = 0.25
     gain_max: float = 1.25
     channel_swap_prob: float = 0.5
     remix_prob: float = 0.5
+    silence_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if not (0.0 < self.gain_min <= self.gain_max):
             raise ConfigError(f"augment: need 0 < gain_min <= gain_max, got "
                               f"gain_min={self.gain_min}, gain_max={self.gain_max}")
-        for name in ("channel_swap_prob", "remix_prob"):
+        for name in ("channel_swap_prob", "remix_prob", "silence_prob"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"augment: {name} must be in [0, 1], got {v}")
@@ -118,7 +128,7 @@ class ExcerptPlan:
     starts : tuple of int
         First sample of each stem's excerpt.
     gains : tuple of float
-        Linear gain per stem.
+        Linear gain per stem (0: the stem is left out).
     swaps : tuple of bool
         Whether each stem's channels are swapped.
     full : bool
@@ -220,6 +230,10 @@ class ExampleSampler:
             starts.append(s)
             gains.append(float(rng.uniform(a.gain_min, a.gain_max)))
             swaps.append(bool(a.channel_swap_prob > 0 and rng.random() < a.channel_swap_prob))
+        if a.silence_prob > 0:
+            silent = rng.random(len(gains)) < a.silence_prob
+            silent[int(rng.integers(len(gains)))] &= not silent.all()  # one stem always sounds
+            gains = [0.0 if s else g for g, s in zip(gains, silent)]
         return ExcerptPlan(tuple(tracks), tuple(starts), tuple(gains), tuple(swaps), full)
 
     def stems(self, index: int) -> tuple[np.ndarray, bool]:
@@ -235,6 +249,8 @@ class ExampleSampler:
         p = self.plan(index)
         out = np.zeros((N_STEMS, EXCERPT_SAMPLES, N_CHANNELS), dtype=np.float32)
         for j in range(len(p.tracks)):
+            if p.gains[j] == 0.0:
+                continue  # left out (silence augmentation)
             x = read_excerpt(self.tracks[p.tracks[j]].stem_paths[j], p.starts[j], EXCERPT_SAMPLES)
             if p.swaps[j]:
                 x = x[:, ::-1]
