@@ -5,7 +5,7 @@ import pytest
 
 from rtsep.dsp.stft import n_frames_for
 from rtsep.engine import StreamConfig, StreamingSeparator
-from rtsep.engine.offline import OFFLINE_CONFIG, separate_array
+from rtsep.engine.offline import OFFLINE_CONFIG, separate_array, separate_blocks
 from rtsep.engine.oracle import OracleModel
 from rtsep.errors import AudioError
 from toy_models import nonlinear_model, stream  # tests/toy_models.py
@@ -26,6 +26,22 @@ def test_streaming_equals_offline(rng, la, k):
     off = separate_array(nonlinear_model, x, cfg, batch_size=3)
     assert off.shape == (5, len(x), 2)
     assert np.max(np.abs(y[:, d:d + len(x)] - off)) < 1e-5
+
+
+def test_blocks_in_bounded_memory_equal_offline(rng):
+    """separate_blocks (any block sizes, the last one short) gives separate_array's
+    output, aligned, exactly as many samples as went in, progress in samples."""
+    x = rng.uniform(-1, 1, (50_001, 2)).astype(np.float32)
+    cfg = StreamConfig(lookahead_frames=3, model_hop_frames=2)
+    want = separate_array(nonlinear_model, x, cfg)
+    got, seen = [], []
+    cuts = [0, 1, 9000, 9001, 30000, len(x)]
+    n = separate_blocks(nonlinear_model, (x[a:b] for a, b in zip(cuts, cuts[1:])), got.append, cfg,
+                        progress=seen.append)
+    y = np.concatenate(got, axis=1)
+    assert n == len(x) and y.shape == want.shape
+    assert np.max(np.abs(y - want)) < 1e-5
+    assert seen == cuts[1:]
 
 
 def test_batch_size_and_progress_do_not_change_the_output(rng):

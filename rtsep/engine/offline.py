@@ -1,4 +1,5 @@
-"""Offline separation of a whole signal: the streaming engine's twin, batched.
+"""Offline separation of a whole signal: the streaming engine's twin, batched; and of
+a signal of any length in blocks, in bounded memory (:func:`separate_blocks`).
 
 :func:`separate_array` analyses the whole signal at once (:func:`rtsep.dsp.stft.stft`),
 calls the model on the same windows the streaming engine would (several per call),
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from collections.abc import Iterable
 from typing import Callable
 
 import numpy as np
@@ -108,6 +110,63 @@ def separate_array(model: ModelFn, x: np.ndarray, config: StreamConfig | None = 
     out = np.empty((N_OUTPUTS, n, N_CHANNELS), np.float32)
     synth.emit(PAD_START, n, out, 0)
     return out
+
+
+def separate_blocks(model: ModelFn, blocks: Iterable[np.ndarray], sink: Callable[[np.ndarray], None],
+                    config: StreamConfig | None = None, *,
+                    progress: Callable[[int], None] | None = None) -> int:
+    """Separate a signal that arrives in blocks, in memory that does not grow with it.
+
+    The streaming engine (:class:`rtsep.engine.streaming.StreamingSeparator`) with the
+    offline config: the output equals :func:`separate_array`'s (float32 rounding), but
+    only a block and the engine's fixed buffers are held, so an hour's recording takes
+    the memory of a minute's. A window model runs one window per call (no batching).
+
+    Parameters
+    ----------
+    model : Model or callable
+        As :func:`separate_array`.
+    blocks : iterable of np.ndarray [shape=(n, 2), dtype=float32]
+        The signal, in blocks of any sizes.
+    sink : callable(np.ndarray [shape=(5, m, 2), dtype=float32])
+        Given the outputs (vocals, drums, bass, other, instrumental) in order, aligned
+        with the input (the engine's latency removed), in blocks of any size; in all
+        as many samples as the input had.
+    config : StreamConfig
+        :func:`offline_config` of the model by default.
+    progress : callable(samples_done), optional
+        Called after each input block.
+
+    Returns
+    -------
+    int
+        Samples separated (per channel).
+    """
+    from rtsep.engine.streaming import StreamingSeparator
+
+    sep = StreamingSeparator(model, config or offline_config(model))
+    skip = sep.latency_samples  # the first outputs precede the signal
+    n_in = n_out = 0
+
+    def push(block: np.ndarray) -> None:
+        nonlocal skip, n_out
+        out = sep.process(block)
+        drop = min(skip, out.shape[1])
+        skip -= drop
+        keep = min(out.shape[1] - drop, n_in - n_out)
+        if keep > 0:
+            sink(out[:, drop:drop + keep])
+            n_out += keep
+
+    for block in blocks:
+        n_in += block.shape[0]
+        push(block)
+        if progress is not None:
+            progress(n_in)
+    tail = np.zeros((HOP, N_CHANNELS), np.float32)
+    while n_out < n_in:  # the last samples wait for the latency's worth of silence
+        push(tail)
+    return n_in
 
 
 def _call_windows(model, mag, frames, synth, n_calls, cfg, batch_size, progress) -> None:

@@ -14,10 +14,14 @@ import numpy as np
 import soundfile as sf
 
 from rtsep.constants import N_CHANNELS, OUTPUTS, SAMPLE_RATE
-from rtsep.errors import AudioError
+from rtsep.errors import AudioError, ConfigError
 from rtsep.io.files import atomic_path
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+OUTPUT_SUBTYPES = {"wav": {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"},
+                   "flac": {"16": "PCM_16", "24": "PCM_24"}}
+"""Output format -> bits -> soundfile subtype (FLAC holds no floats)."""
+DEFAULT_BITS = {"wav": "32f", "flac": "24"}
+"""Bits of each output format when none are asked for (32-bit float WAV clips nothing)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +116,91 @@ def write_audio_atomic(path, x: np.ndarray, sample_rate: int = SAMPLE_RATE,
     with atomic_path(path) as tmp:
         sf.write(tmp, x, sample_rate, format=fmt, subtype=subtype)
     return path
+
+
+def output_subtype(fmt: str, bits: str | None = None) -> str:
+    """The soundfile subtype of output format ``fmt`` (``wav``/``flac``) at ``bits``
+    (``16``, ``24``, ``32f``; None: :data:`DEFAULT_BITS`). Raises ConfigError."""
+    if fmt not in OUTPUT_SUBTYPES:
+        raise ConfigError(f"output format {fmt!r}: use one of {sorted(OUTPUT_SUBTYPES)}")
+    bits = DEFAULT_BITS[fmt] if bits is None else str(bits)
+    if bits not in OUTPUT_SUBTYPES[fmt]:
+        raise ConfigError(f"{fmt} outputs take --bits {' or '.join(OUTPUT_SUBTYPES[fmt])}, got {bits!r}")
+    return OUTPUT_SUBTYPES[fmt][bits]
+
+
+class StemWriter:
+    """The five outputs written block by block: ``folder/{vocals,...,instrumental}.<fmt>``.
+
+    Write into a temporary folder (:func:`rtsep.io.files.atomic_path` with
+    ``folder=True``) so that a failure leaves nothing half-written. Integer formats
+    clip to [-1, 1] and count the samples clipped (float WAV keeps everything).
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Created if missing.
+    fmt : str
+        ``"wav"`` or ``"flac"``.
+    bits : str, optional
+        ``"16"``, ``"24"`` or ``"32f"`` (:func:`output_subtype`).
+    sample_rate : int
+
+    Attributes
+    ----------
+    paths : list of Path
+    samples : int
+        Samples written per output so far.
+    clipped : int
+        Samples (over all outputs and channels) clipped so far.
+    """
+
+    def __init__(self, folder, fmt: str = "wav", bits: str | None = None,
+                 sample_rate: int = SAMPLE_RATE):
+        subtype = output_subtype(fmt, bits)
+        self._clip = subtype != "FLOAT"
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.paths = [folder / f"{name}.{fmt}" for name in OUTPUTS]
+        self._files = []
+        try:
+            for path in self.paths:
+                self._files.append(sf.SoundFile(str(path), "w", sample_rate, N_CHANNELS, subtype,
+                                                format=fmt.upper()))
+        except BaseException:
+            self.close()
+            raise
+        self.samples = 0
+        self.clipped = 0
+
+    def write(self, block: np.ndarray) -> None:
+        """Append one block.
+
+        Parameters
+        ----------
+        block : np.ndarray [shape=(5, n, 2), dtype=float32]
+            The outputs in :data:`rtsep.constants.OUTPUTS` order.
+        """
+        if self._clip:
+            over = np.abs(block) > 1.0
+            n_over = int(np.count_nonzero(over))
+            if n_over:
+                self.clipped += n_over
+                block = np.clip(block, -1.0, 1.0)
+        for f, x in zip(self._files, block):
+            f.write(x)
+        self.samples += block.shape[1]
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+        self._files = []
+
+    def __enter__(self) -> "StemWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def write_stems(out_dir, separated: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[Path]:
