@@ -220,10 +220,10 @@ def test_cli_without_server_prints_one_line_and_exits_2():
     assert "JACK server" in lines[0] and "jackd" in lines[0]
 
 
-def _start_cli(srv, tmp_path, name):
+def _start_cli(srv, tmp_path, name, *extra):
     stats = tmp_path / f"{name}.json"
     p = _cli("--server", srv.name, "--name", name, "--test-model", "route:vocals",
-             "--json-stats", str(stats))
+             "--json-stats", str(stats), *extra)
     deadline = time.monotonic() + 60
     while not stats.exists():
         if p.poll() is not None or time.monotonic() > deadline:
@@ -256,7 +256,7 @@ def test_cli_json_stats_and_sigterm(jack_server_factory, tmp_path):
 @pytest.mark.jack
 def test_cli_exits_cleanly_when_server_is_killed(jack_server_factory, tmp_path):
     srv = jack_server_factory(256)
-    p, _ = _start_cli(srv, tmp_path, "rtsep-kill")
+    p, _ = _start_cli(srv, tmp_path, "rtsep-kill", "--no-reconnect")
     time.sleep(0.5)
     t0 = time.monotonic()
     srv.kill()

@@ -59,6 +59,10 @@ def add_arguments(p):
     p.add_argument("--worker-nice", type=int, default=0, metavar="N",
                    help="nice value for the worker process (e.g. -10; needs CAP_SYS_NICE) "
                         "[default: 0, unchanged]")
+    p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=True,
+                   help="when the JACK server goes away, wait for it to come back and rejoin it "
+                        "with the same client and port names, connections and latency "
+                        "[default: on; --no-reconnect exits with code 2]")
     p.add_argument("--json-stats", default=None, metavar="FILE",
                    help="rewrite FILE (atomically) every second with a JSON object of statistics")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
@@ -79,7 +83,7 @@ def _connect_in(value: str | None):
 
 def run(args) -> int:
     from rtsep.constants import SAMPLE_RATE
-    from rtsep.errors import JackError
+    from rtsep.errors import JackError, ModelError
     from rtsep.io.jsonio import write_json_atomic
     from rtsep.live.client import DEFAULT_WORKER, LiveSeparator, parse_gains
     from rtsep.live.stats import format_status
@@ -97,7 +101,7 @@ def run(args) -> int:
                         lookahead=args.lookahead, model_hop=args.model_hop,
                         reserve_periods=args.reserve_periods, gains=gains,
                         worker=args.worker or DEFAULT_WORKER, threads=args.threads,
-                        worker_nice=args.worker_nice)
+                        worker_nice=args.worker_nice, reconnect=args.reconnect)
     try:
         sep.start(progress=lambda msg: print(f"rtsep live: {msg}", file=sys.stderr, flush=True))
         plan = sep.plan
@@ -120,6 +124,9 @@ def run(args) -> int:
                 reason = "duration"
                 break
             r = sep.wait(timeout=1.0 if left is None else min(1.0, left), stop_event=stop)
+            while sep.worker_events:
+                print(f"{chr(10) if tty else ''}rtsep live: {sep.worker_events.popleft()}",
+                      file=sys.stderr, flush=True)
             if r != "timeout":
                 reason = r
                 break
@@ -134,7 +141,8 @@ def run(args) -> int:
             raise JackError(f"the JACK server shut down ({sep.shutdown_reason or 'no reason given'}); "
                             "rtsep live stopped")
         if reason == "worker":
-            raise RuntimeError(f"the separation worker stopped: {sep.worker_failed()}")
+            raise ModelError(f"the separation worker could not be kept running: "
+                             f"{sep.worker_failed()}")
     finally:
         sep.stop()
         for sig, handler in prev.items():

@@ -13,7 +13,7 @@ import weakref
 
 from rtsep.constants import N_OUTPUTS, OUTPUTS, SAMPLE_RATE
 from rtsep.errors import ConfigError, JackError
-from rtsep.live.control import MAX_PERIOD, SharedBlock, Word
+from rtsep.live.control import MAX_PERIOD, SharedBlock, Word, WorkerState
 from rtsep.live.plan import Plan, WorkerParams
 from rtsep.live.stats import StatsReader
 from rtsep.live.worker import Worker
@@ -24,6 +24,26 @@ DEFAULT_WORKER = "process"
 DEFAULT_WORKER_NICE = 0
 """Nice value the worker process asks for (see :class:`LiveSeparator`); 0 = unchanged
 (-10 showed no measurable benefit on the shared 2-core test machine)."""
+
+HANG_S = 2.0
+"""A worker process whose heartbeat stands still this long (plus 10x the worst block
+measured at start) is hung: it is killed and replaced."""
+
+RAPID_S = 10.0
+"""A worker that fails within this many seconds of starting failed "at once"."""
+
+MAX_RAPID_FAILURES = 3
+"""After this many workers in a row failed at once, ``rtsep live`` gives up (exit 2)."""
+
+BACKOFF_S = (0.0, 1.0, 2.0)
+"""Wait before restarting a worker after 0, 1, 2 failures in a row that came at once."""
+
+RECONNECT_POLL_S = 0.5
+"""With ``reconnect``: how often a lost server is looked for."""
+
+RESTORE_S = 30.0
+"""With ``reconnect``: how long connections to ports that have not come back yet (another
+client still restarting) are retried."""
 
 PORT_NAMES_IN = ("in_L", "in_R")
 PORT_NAMES_OUT = tuple(f"{name}_{side}" for name in OUTPUTS for side in "LR")
@@ -80,6 +100,12 @@ class LiveSeparator:
         TensorFlow's threads inherit it. Needs realtime rights (else a note).
     start_timeout_s : float
         How long loading and warming the model may take.
+    reconnect : bool
+        When the server goes away (a crash, a device change, a session switch),
+        wait for a server of the same name to come back, register the same client and
+        port names, restore the connections the ports had, report the latency again,
+        and play on with the same worker (:meth:`wait`). False: :meth:`wait` returns
+        ``"shutdown"``.
 
     Notes
     -----
@@ -93,7 +119,7 @@ class LiveSeparator:
                  reserve_periods: int | None = None, gains=None,
                  worker: str = DEFAULT_WORKER, threads: int | None = None,
                  worker_nice: int = DEFAULT_WORKER_NICE, worker_rtprio: int = 0,
-                 start_timeout_s: float = 600.0):
+                 start_timeout_s: float = 600.0, reconnect: bool = False):
         if worker not in ("process", "thread"):
             raise ConfigError(f"worker must be 'process' or 'thread', got {worker!r}")
         if not (model_hop == "auto" or (isinstance(model_hop, int) and model_hop >= 1)):
@@ -117,6 +143,12 @@ class LiveSeparator:
         self.worker_nice = int(worker_nice)
         self.worker_rtprio = int(worker_rtprio)
         self.start_timeout_s = float(start_timeout_s)
+        self.reconnect = bool(reconnect)
+        self._connections: dict[str, list[str]] = {}
+        self._pending: dict[str, list[str]] = {}
+        self._pending_until = 0.0
+        self._connections_seen = 0.0
+        self._next_try = 0.0
         self.plan: Plan | None = None
         self.client = None
         self.reporter = None
@@ -127,7 +159,13 @@ class LiveSeparator:
         self._stats = StatsReader(worker)
         self._latency_samples = 0
         self.jack_messages: collections.deque = collections.deque(maxlen=50)
+        self.worker_events: collections.deque = collections.deque(maxlen=50)
         self._finalizer = None
+        self._params: WorkerParams | None = None
+        self._worker_started = 0.0
+        self._rapid_failures = 0
+        self._gave_up = ""
+        self._heartbeat = (-1, 0.0)
 
     # -- properties --------------------------------------------------------------------
     @property
@@ -172,7 +210,9 @@ class LiveSeparator:
             raise
         return self
 
-    def _start(self, client) -> None:
+    @staticmethod
+    def _check_server(client) -> int:
+        """The server's period, once its rate and period are ones rtsep can run at."""
         if client.samplerate != SAMPLE_RATE:
             raise JackError(
                 f"the JACK server runs at {client.samplerate} Hz; rtsep live needs "
@@ -182,8 +222,15 @@ class LiveSeparator:
         if period > MAX_PERIOD:
             raise JackError(f"JACK period {period} is larger than the {MAX_PERIOD} frames rtsep "
                             "supports; use a smaller -p")
+        return period
+
+    def _register_ports(self, client) -> None:
         self._inports = [client.inports.register(n) for n in PORT_NAMES_IN]
         self._outports = [client.outports.register(n) for n in PORT_NAMES_OUT]
+
+    def _start(self, client) -> None:
+        period = self._check_server(client)
+        self._register_ports(client)
 
         sh = SharedBlock.create(shared_memory=self.worker == "process")
         self._sh = sh
@@ -193,20 +240,27 @@ class LiveSeparator:
                               reserve_periods=self.reserve_periods, gains=self.gains,
                               threads=self.threads, nice=self.worker_nice,
                               rtprio=self.worker_rtprio)
+        self._params = params
         self._worker.start(self.model, params, sh)
         from rtsep.live.jack.callback import process_callback
 
         process_callback()  # compile the native callback while the worker loads the model
         self.plan = self._worker.wait_ready(self.start_timeout_s)
+        self._worker_started = time.monotonic()
         self._latency_samples = self.plan.latency_samples
 
+        self._go_live(client)
+        self._stats.started = time.monotonic()
+
+    def _go_live(self, client) -> None:
+        """Report the latency, install the callbacks, activate (at start and after a
+        reconnection)."""
         from rtsep.live.jack.latency import LatencyReporter
 
         self.reporter = LatencyReporter(client, self._inports, self._outports,
-                                        self.plan.latency_samples)
+                                        self.latency_samples)
         self._install_callbacks(client)
         client.activate()
-        self._stats.started = time.monotonic()
 
     def _install_callbacks(self, client) -> None:
         from rtsep.live.jack import callback
@@ -239,7 +293,7 @@ class LiveSeparator:
                 self._shutdown_reason = f"sample rate changed to {rate} Hz"
                 self._shutdown.set()
 
-        ctl[Word.PERIOD] = client.blocksize
+        blocksize(int(client.blocksize))  # a reconnection may find another period
         client.set_blocksize_callback(blocksize)
         client.set_xrun_callback(xrun)
         client.set_shutdown_callback(shutdown)
@@ -345,6 +399,12 @@ class LiveSeparator:
     def wait(self, timeout: float | None = None, stop_event: threading.Event | None = None) -> str:
         """Block until the server shuts down, the worker fails, ``stop_event`` is set, or timeout.
 
+        Meanwhile it supervises: a dead or hung worker process is replaced
+        (:meth:`_restart_worker`) and, with ``reconnect``, a server that went away is
+        waited for and rejoined (:meth:`_reconnect`); what happened is appended to
+        :attr:`worker_events`. So call it while running (the command line does, every
+        second).
+
         Returns
         -------
         str
@@ -352,17 +412,24 @@ class LiveSeparator:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if self._shutdown.is_set():
+            if self._shutdown.is_set() and (not self.reconnect or self._reconnect() == "failed"):
                 return "shutdown"
-            if self.worker_failed():
+            failure = self._worker_failure()
+            if failure and not self._restart_worker(failure):
                 return "worker"
             if stop_event is not None and stop_event.is_set():
                 return "stopped"
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return "timeout"
-            self._shutdown.wait(0.05 if left is None else min(0.05, left))
+            pause = 0.05 if left is None else min(0.05, left)
+            if self._shutdown.is_set():  # waiting for the server: nothing else to do
+                time.sleep(pause)
+                continue
+            self._shutdown.wait(pause)
             self._follow_latency()
+            if self.reconnect:
+                self._follow_connections()
 
     @property
     def first_frame(self) -> int | None:
@@ -376,10 +443,176 @@ class LiveSeparator:
         return self._shutdown_reason
 
     def worker_failed(self) -> str | None:
-        """A message when the worker stopped unexpectedly, else None."""
-        if self._sh is None:
+        """A message when the worker stopped for good (it died and could not be
+        restarted, see :meth:`wait`), else None."""
+        if self._gave_up:
+            return self._gave_up
+        if self._sh is None or self.worker == "process":
             return None
         return self._worker.failed(self._sh.ctl)
+
+    def _follow_connections(self) -> None:
+        """Remember our ports' connections (once a second), to restore them after a
+        reconnection; retry the ones whose other end has not come back yet."""
+        import jack
+
+        client, now = self.client, time.monotonic()
+        if client is None or self._shutdown.is_set():
+            return
+        if self._pending:
+            if now > self._pending_until:
+                self.worker_events.append(f"connections not restored (ports gone): {self._pending}")
+                self._pending = {}
+            else:
+                self._pending = self._restore_connections(self._pending)
+            return
+        if now - self._connections_seen < 1.0:
+            return
+        self._connections_seen = now
+        try:
+            self._connections = {p.shortname: [c.name for c in client.get_all_connections(p)]
+                                 for p in (*self._inports, *self._outports)}
+        except jack.JackError:  # the server is going away
+            pass
+
+    def _restore_connections(self, wanted: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Connect our ports to the ports named in ``wanted``; return those still missing."""
+        import jack
+
+        client = self.client
+        ours = {p.shortname: p for p in (*self._inports, *self._outports)}
+        names = {p.name for p in client.get_ports()}
+        missing: dict[str, list[str]] = {}
+        for short, others in wanted.items():
+            for other in others:
+                if other not in names:
+                    missing.setdefault(short, []).append(other)
+                    continue
+                port = ours[short]
+                src, dst = (other, port.name) if port.is_input else (port.name, other)
+                try:
+                    client.connect(src, dst)
+                except jack.JackError:
+                    missing.setdefault(short, []).append(other)
+        return missing
+
+    def _reconnect(self) -> str:
+        """The server went away (``reconnect``): one step of coming back as the same
+        client with the same ports, connections and latency. The first call closes the
+        dead client; each call (at most every :data:`RECONNECT_POLL_S`) looks for a
+        server of the same name. The worker and the rings stay as they were: input and
+        output positions move together again from the first cycle, so the latency is
+        unchanged.
+
+        Returns
+        -------
+        str
+            ``"waiting"`` (no server yet), ``"back"`` (live again) or ``"failed"`` (the
+            new server cannot be used: :attr:`shutdown_reason` says why).
+        """
+        import jack
+
+        from rtsep.live.jack.server import open_client
+
+        now = time.monotonic()
+        if self.client is not None:
+            why = self._shutdown_reason or "no reason given"
+            self.worker_events.append(f"the JACK server shut down ({why}); waiting for it to "
+                                      "come back")
+            old, self.client = self.client, None
+            try:
+                old.close()
+            except Exception:  # noqa: BLE001 - the server is gone
+                pass
+            self.reporter = None
+            self._inports = self._outports = None
+            del old
+            gc.collect()
+            self._next_try = now
+        if now < self._next_try:
+            return "waiting"
+        self._next_try = now + RECONNECT_POLL_S
+        try:
+            client = open_client(self.client_name, self.servername)
+        except JackError:
+            return "waiting"
+        self.client = client
+        jack.set_error_function(self.jack_messages.append)
+        jack.set_info_function(self.jack_messages.append)
+        try:
+            self._check_server(client)
+        except JackError as exc:
+            self._shutdown_reason = f"the server came back, but {exc}"
+            return "failed"
+        self._shutdown_reason = ""
+        self._shutdown.clear()
+        self._register_ports(client)
+        self._go_live(client)
+        self._pending = self._restore_connections(self._connections)
+        self._pending_until = time.monotonic() + RESTORE_S
+        self.worker_events.append(f"reconnected to the JACK server as {client.name!r}; latency "
+                                  f"{self.latency_samples} samples")
+        return "back"
+
+    def _worker_failure(self) -> str | None:
+        """Why the worker needs replacing (it died, failed, or its heartbeat stood
+        still for :data:`HANG_S`), else None."""
+        sh = self._sh
+        if sh is None:
+            return None
+        failed = self._worker.failed(sh.ctl)
+        if failed or self.worker != "process" or sh.ctl[Word.STATE] != WorkerState.RUNNING:
+            return failed
+        beat, now = int(sh.ctl[Word.HEARTBEAT]), time.monotonic()
+        if beat != self._heartbeat[0]:
+            self._heartbeat = (beat, now)
+            return None
+        hang_s = HANG_S + 10e-3 * self.plan.block_ms_max
+        if now - self._heartbeat[1] > hang_s:
+            return f"the worker stopped responding (no heartbeat for {now - self._heartbeat[1]:.1f} s)"
+        return None
+
+    def _restart_worker(self, reason: str) -> bool:
+        """Replace a dead or hung worker process: same model and plan, same rings, same
+        latency; ports and connections untouched. The callback plays the underrun
+        output (silence) meanwhile. Returns False (and :meth:`worker_failed` says why)
+        when the worker cannot be kept alive: a worker thread, or
+        :data:`MAX_RAPID_FAILURES` workers in a row that failed within :data:`RAPID_S`."""
+        if self.worker != "process":
+            self._gave_up = reason
+            return False
+        import dataclasses
+
+        sh = self._sh
+        params = dataclasses.replace(self._params, model_hop=self.plan.model_hop,
+                                     reserve_periods=self.plan.reserve_periods, resume=True)
+        while True:
+            if time.monotonic() - self._worker_started < RAPID_S:
+                self._rapid_failures += 1
+            else:
+                self._rapid_failures = 0
+            if self._rapid_failures >= MAX_RAPID_FAILURES:
+                self._gave_up = (f"{self._rapid_failures} workers in a row failed within "
+                                 f"{RAPID_S:.0f} s of starting; last: {reason}")
+                return False
+            self.worker_events.append(f"worker restarted: {reason}")
+            self._worker.kill()
+            self._worker.join()
+            time.sleep(BACKOFF_S[min(self._rapid_failures, len(BACKOFF_S) - 1)])
+            if self._shutdown.is_set() or sh.ctl[Word.STOP]:
+                return True  # the caller sees the shutdown next
+            sh.ctl[Word.STATE] = WorkerState.STARTING
+            sh.ctl[Word.RESTARTS] += 1
+            self._worker = Worker(self.worker)
+            self._worker_started = time.monotonic()
+            try:
+                self._worker.start(self.model, params, sh)
+                self._worker.wait_ready(self.start_timeout_s)
+            except Exception as exc:  # noqa: BLE001 - counted, then retried or given up
+                reason = f"the new worker failed to start: {exc}"
+                continue
+            self._heartbeat = (-1, 0.0)
+            return True
 
     def _follow_latency(self) -> None:
         """Report a latency change (a larger JACK period) once the worker applied it."""

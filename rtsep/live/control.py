@@ -42,6 +42,8 @@ class Word(enum.IntEnum):
     ENGINE_LAT = 18    # worker: D, the engine's latency (samples)
     FRAMES_MAX = 19    # worker: largest chunk fed
     FIRST_FRAME = 20   # callback: JACK frame time of the first cycle (engine sample 0)
+    HEARTBEAT = 21     # worker: loop iterations (the client watches it for a hung worker)
+    RESTARTS = 22      # main: workers started again after one died or hung
 
 
 N_WORDS = 32

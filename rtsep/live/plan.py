@@ -57,6 +57,9 @@ class WorkerParams:
         Model calls the engine is timed over.
     nice, rtprio : int
         Worker process priority (0: unchanged).
+    resume : bool
+        The worker replaces one that died: it takes over the rings and the latency
+        in effect (:meth:`rtsep.live.worker._Loop.take_over`) instead of starting them.
     """
 
     period: int
@@ -68,6 +71,7 @@ class WorkerParams:
     warm_calls: int = 8
     nice: int = 0
     rtprio: int = 0
+    resume: bool = False
 
 
 @dataclass

@@ -79,6 +79,7 @@ class StatsReader:
             "lost_frames": int(sh.ring_in.lost),
             "dropped_frames": int(ctl[Word.DROPPED]),
             "nonfinite_samples": int(ctl[Word.NONFINITE]),
+            "worker_restarts": int(ctl[Word.RESTARTS]),
             "worker": self.worker,
             "uptime_s": (now - self.started) if self.started else 0.0,
         }
@@ -89,4 +90,5 @@ def format_status(s: dict) -> str:
     return (f"hop {s['model_hop']} | worker/hop p50 {s['worker_ms_p50']:.1f} ms "
             f"p99 {s['worker_ms_p99']:.1f} ms | load {100 * s['load']:.0f}% | "
             f"latency {s['latency_ms']:.1f} ms ({s['latency_samples']} smp) | "
-            f"xruns {s['xruns']} | underruns {s['underruns']}")
+            f"xruns {s['xruns']} | underruns {s['underruns']}"
+            + (f" | worker restarts {s['worker_restarts']}" if s.get("worker_restarts") else ""))

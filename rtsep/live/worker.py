@@ -40,6 +40,31 @@ class _Loop:
         self.in_abs = 0  # absolute position of the next input frame fed to the engine
         self._restarted()
 
+    def take_over(self) -> None:
+        """Continue the rings of a worker that died, at the latency in effect.
+
+        Invariant of every worker: the output ring's write position is
+        ``in_abs + PREFILL`` (output position ``p`` holds input ``p - latency``). The
+        predecessor's ``in_abs`` is therefore ``write_pos - PREFILL``, whatever it was
+        doing when it died (a chunk it had read but not written is simply lost). The
+        input buffered meanwhile is stale (its output is overdue): it is dropped, the
+        output ring gets silence up to the newest input, and the engine starts empty.
+        """
+        rin, ctl = self.rin, self.ctl
+        while True:
+            lost = rin.lost
+            w = rin.write_pos
+            if rin.lost == lost:
+                break
+        target = w + lost  # absolute input position of frame ``w`` of the ring
+        rin.skip(w - rin.read_pos)
+        gap = target - (self.rout.write_pos - int(ctl[Word.PREFILL]))
+        if gap > 0:
+            self.rout.write(None, gap)
+            ctl[Word.SKIPPED] += gap
+        self.in_abs = target
+        self.lost_seen = lost
+
     def _restarted(self) -> None:
         self.calls_seen = self.engine.model_calls
         self.nonfinite_base = self.engine.nonfinite_count
@@ -56,6 +81,7 @@ class _Loop:
         parent = os.getppid() if parent_pid else 0
         t_check = time.monotonic()
         while not ctl[Word.STOP]:
+            ctl[Word.HEARTBEAT] += 1
             if parent and time.monotonic() - t_check > 0.5:  # the client process died
                 t_check = time.monotonic()
                 if os.getppid() != parent:
@@ -121,6 +147,7 @@ class _Loop:
         """``n`` input frames through the engine into the output ring; count."""
         ctl, rout, engine = self.ctl, self.rout, self.engine
         while rout.space() < n and not ctl[Word.STOP]:  # never in normal operation
+            ctl[Word.HEARTBEAT] += 1
             time.sleep(1e-3)
         self.rin.read(self.bufs.block, n)
         t0 = time.perf_counter_ns()
@@ -212,8 +239,15 @@ def worker_main(source, params: WorkerParams, shared, conn, quiet: bool = False)
             plan.notes.append(nice_note)
         if hush is not None:
             hush.restore()
-        _publish_plan(sh, plan, params.period)
         loop = _Loop(engine, bufs, sh, np.asarray(params.gains, np.float64))
+        if params.resume:
+            if plan.engine_latency_samples != sh.ctl[Word.ENGINE_LAT]:
+                raise ModelError(f"the new worker's engine latency {plan.engine_latency_samples} "
+                                 f"differs from the {int(sh.ctl[Word.ENGINE_LAT])} in effect")
+            loop.take_over()
+            sh.ctl[Word.STATE] = WorkerState.READY
+        else:
+            _publish_plan(sh, plan, params.period)
         conn.send(("ready", plan))
     except RtsepError as exc:
         sh.ctl[Word.STATE] = WorkerState.FAILED
@@ -392,6 +426,11 @@ class Worker:
                     pass
             return text
         return None
+
+    def kill(self) -> None:
+        """End a worker process now (SIGKILL: it may be hung or stopped)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
 
     def join(self) -> None:
         """Wait for the worker to end (after ``Word.STOP``); kill a process that does not."""
