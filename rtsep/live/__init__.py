@@ -61,8 +61,14 @@ Faults
   or silence, never misplaced audio.
 - Input ring full (worker stalled for seconds): the callback drops the period
   and counts it (``lost``); the worker re-synchronises the same way.
+- Worker process dead or hung (its heartbeat word stands still): the client kills
+  it and starts another on the same shared block; the new worker takes over the rings
+  at the same latency (:meth:`rtsep.live.worker._Loop.take_over`) while the callback
+  plays silence; a bounded number of failures in a row ends the client.
 - xruns are counted (JACK's xrun callback). Server shut down: :meth:`wait`
-  returns ``"shutdown"`` at once, the client stops. Block size changes: buffers
+  returns ``"shutdown"`` at once, or with ``reconnect`` waits for a server of the same
+  name and rejoins it with the same ports, connections and latency (the rings stand
+  still meanwhile: input and output positions move together again). Block size changes: buffers
   are sized for the largest JACK period (8192 frames); a *larger* period than at
   start needs more ring (``P + R``), so the latency grows by the difference and is
   reported anew (a smaller one keeps the latency). Sample rates other than 44,100 Hz
