@@ -24,7 +24,7 @@ Usage::
     python benchmarks/soak.py --minutes 1 --start-server --test-model random:unet \\
         --model-hop auto --compare-workers                       # thread vs process
     python benchmarks/soak.py --minutes 10 --start-server --realtime --period 256 \\
-        --model-hop auto --cpu-hogs 1                            # a busy core beside it
+        --model-hop auto --background 0 1 2                      # 0, 1, 2 busy cores beside it
 """
 
 from __future__ import annotations
@@ -195,31 +195,35 @@ def main(argv=None) -> int:
                     help="start a private dummy-backend server for the run")
     ap.add_argument("--realtime", action="store_true", help="with --start-server: jackd -R")
     ap.add_argument("--period", type=int, default=256, help="with --start-server: jackd -p")
-    ap.add_argument("--cpu-hogs", type=int, default=0, metavar="N",
-                    help="keep N cores busy during the run, at normal priority (stress-ng --cpu N "
-                         "when installed, else N Python busy loops) [default: 0]")
+    ap.add_argument("--background", "--cpu-hogs", type=int, nargs="+", default=[0], metavar="N",
+                    help="keep N cores busy during the run, at normal priority (stress-ng --cpu N, "
+                         "installed by bootstrap.sh; else N Python busy loops); several values: one "
+                         "soak per value, in order [default: 0]")
     args = ap.parse_args(argv)
     from rtsep.errors import RtsepError
     from rtsep.live.client import DEFAULT_WORKER
 
     workers = ["thread", "process"] if args.compare_workers else [args.worker or DEFAULT_WORKER]
     srv = None
-    hogs = CpuHogs(args.cpu_hogs)
     try:
-        hogs.start()
         if args.start_server:
             from rtsep.live.jack.server import DummyServer
 
             args.server = f"rtsep-soak-{os.getpid()}"
             srv = DummyServer(args.server, period=args.period, realtime=args.realtime).start()
-        for w in workers:
-            print(json.dumps({**soak(args, w), "cpu_hogs": args.cpu_hogs, "hog": hogs.kind}),
-                  flush=True)
+        for n in args.background:
+            hogs = CpuHogs(n)
+            hogs.start()
+            try:
+                for w in workers:
+                    print(json.dumps({**soak(args, w), "background": n, "hog": hogs.kind}),
+                          flush=True)
+            finally:
+                hogs.stop()
     except RtsepError as exc:
         print(f"soak: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        hogs.stop()
         if srv is not None:
             srv.stop()
     return 0
