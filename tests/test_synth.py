@@ -9,7 +9,6 @@ set ``RTSEP_REQUIRE_SYNTH=1`` (as CI does) to make that a failure instead.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import shutil
@@ -21,6 +20,7 @@ import soundfile as sf
 from rtsep.cli.main import main
 from rtsep.constants import SAMPLE_RATE, STEMS
 from rtsep.errors import EXIT_USAGE
+from synth_needs import need_synth  # tests/synth_needs.py
 
 SEED = 5
 SECONDS = 7.0
@@ -29,21 +29,10 @@ PEAK_LIMIT = 10 ** (-1 / 20)  # -1 dBFS, the loudest any song may peak
 WINDOW = SAMPLE_RATE  # per-second RMS windows
 
 
-def _need_tools():
-    from rtsep.training.synth.resources import MissingToolError, find_resources
-
-    try:
-        find_resources()
-    except MissingToolError as exc:
-        if os.environ.get("RTSEP_REQUIRE_SYNTH") == "1":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-
-
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     """Three 7-s songs written by the CLI with two workers."""
-    _need_tools()
+    need_synth()
     out = tmp_path_factory.mktemp("synth") / "ds"
     rc = main(["synth", "--out", str(out), "--tracks", str(N_TRACKS), "--seconds", str(SECONDS),
                "--seed", str(SEED), "--workers", "2", "--quiet"])
@@ -136,7 +125,7 @@ def test_same_seed_same_audio_bit_for_bit(dataset):
 
 
 def test_different_seeds_give_different_songs():
-    _need_tools()
+    need_synth()
     from rtsep.training.synth import compose_song, render_song
 
     a = render_song(11, 0, 6.0)["mixture"]
@@ -168,7 +157,7 @@ def test_song_with_non_finite_audio_is_listed_as_failed_and_the_run_goes_on(tmp_
                                                                           capsys):
     """A song whose render holds NaN is not written (it was written as silence), the
     other songs are, the manifest lists it under "failed", and a rerun retries it."""
-    _need_tools()
+    need_synth()
     from rtsep.training.synth import compose_song, dataset, mixing
 
     broken = {1}
@@ -231,7 +220,7 @@ def test_bad_arguments_exit_2(tmp_path, capsys, args, message):
 
 
 def test_unwritable_out_dir_exit_2(tmp_path, capsys):
-    _need_tools()
+    need_synth()
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     rc = main(["synth", "--out", str(blocker / "sub"), "--seconds", "3", "--quiet"])

@@ -11,39 +11,17 @@ of ``bash bootstrap.sh data`` are required only with ``RTSEP_REQUIRE_SYNTH_DATA=
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from synth_needs import need_synth as _need  # tests/synth_needs.py
 
 from rtsep.cli.main import main
 from rtsep.constants import SAMPLE_RATE
 
 SECONDS = 5.0
-
-
-def _need(*packages: str) -> None:
-    from rtsep.training.synth import sources
-    from rtsep.training.synth.resources import MissingToolError, find_resources
-
-    try:
-        find_resources()
-    except MissingToolError as exc:
-        if os.environ.get("RTSEP_REQUIRE_SYNTH") == "1":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-    missing = [p for p in packages if not sources.installed(p)]
-    if not missing:
-        return
-    msg = f"Debian package(s) {', '.join(missing)} not installed"
-    in_ci = [p for p in missing if p in sources.CI_PACKAGES]
-    if in_ci and os.environ.get("RTSEP_REQUIRE_SYNTH") == "1":
-        pytest.fail(msg + " (bootstrap.sh installs them)")
-    if not in_ci and os.environ.get("RTSEP_REQUIRE_SYNTH_DATA") == "1":
-        pytest.fail(msg + " (bash bootstrap.sh data installs them)")
-    pytest.skip(msg)
 
 
 def _find(pred, seed: int = 31, limit: int = 400):
