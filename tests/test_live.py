@@ -95,7 +95,8 @@ def test_click_delay_equals_reported_latency(jack_server_factory, period, worker
 @pytest.mark.jack
 def test_routing_reaches_only_its_stem_and_instrumental(jack_server_factory):
     """A model that puts the input on drums: the click appears on drums and on the
-    instrumental pair (here at -6.02 dB through --gain), and nowhere else."""
+    instrumental pair (here at -6.02 dB through --gain), on the mix bus (the stems'
+    sum) and on main (the input itself), and nowhere else."""
     srv = jack_server_factory(256)
     gains = {"instrumental": 20 * np.log10(0.5)}
     with LiveSeparator(RouteModel("drums"), client_name="rtsep-route", servername=srv.name,
@@ -105,11 +106,11 @@ def test_routing_reaches_only_its_stem_and_instrumental(jack_server_factory):
     peaks = dict(zip(PORT_NAMES_OUT, res.peaks.max(axis=0)))
     for name in PORT_NAMES_OUT:
         stem = name.rsplit("_", 1)[0]
-        want = {"drums": 1.0, "instrumental": 0.5}.get(stem, 0.0)
+        want = {"drums": 1.0, "instrumental": 0.5, "mix": 1.0, "main": 1.0}.get(stem, 0.0)
         tol = PEAK_TOL if want else LEAK_TOL
         assert abs(peaks[name] - want) <= tol, (name, peaks[name])
     for j, name in enumerate(PORT_NAMES_OUT):
-        if name.startswith(("drums", "instrumental")):
+        if name.startswith(("drums", "instrumental", "mix", "main")):
             assert (res.delays[:, j] == lat).all(), (name, res.delays[:, j])
 
 

@@ -9,8 +9,7 @@ from rtsep.runtime.stand_ins import NullModel, RouteModel
 
 
 def _params(**kw):
-    base = dict(period=256, lookahead=0, model_hop="auto", reserve_periods=None,
-                gains=(1.0,) * 5, warm_calls=2)
+    base = dict(period=256, lookahead=0, model_hop="auto", reserve_periods=None, warm_calls=2)
     base.update(kw)
     return WorkerParams(**base)
 
@@ -36,16 +35,23 @@ def test_auto_hop_and_measured_reserve():
 
 
 def test_buffers_apply_gains_channel_major():
+    """Gains at start (no ramp), channel-major output: 5 engine outputs, main, mix."""
+    from rtsep.live.mixer import CONTROL_FIELDS, N_LIVE, Controls
+
     class Echo:  # an "engine" that returns its input on every output
         def process(self, block, out):
             out[:] = block[None]
 
-    bufs = Buffers(gains=(1.0, 0.5, 1.0, 1.0, 0.0))
+    controls = Controls(np.zeros((N_LIVE, CONTROL_FIELDS)), np.zeros(1, np.int64))
+    controls.set_gains((1.0, 0.5, 1.0, 1.0, 0.0, 1.0, 1.0))
+    bufs = Buffers(2, controls)
     bufs.block[:3] = np.array([[1, -1], [2, -2], [3, -3]], np.float32)
     cm = bufs.process(Echo(), 3)
-    np.testing.assert_array_equal(cm[2, :3], [0.5, 1.0, 1.5])   # drums L
-    np.testing.assert_array_equal(cm[3, :3], [-0.5, -1.0, -1.5])  # drums R
+    np.testing.assert_allclose(cm[2, :3], [0.5, 1.0, 1.5], rtol=1e-6)   # drums L
+    np.testing.assert_allclose(cm[3, :3], [-0.5, -1.0, -1.5], rtol=1e-6)  # drums R
     assert not cm[8:10, :3].any()  # instrumental muted
+    np.testing.assert_array_equal(cm[10, :3], [0, 0, 1])  # main L: the input, 2 samples late
+    np.testing.assert_allclose(cm[12, :3], [3.5, 7.0, 10.5], rtol=1e-6)  # mix L: 1 + .5 + 1 + 1
 
 
 def test_live_threads_leave_one_cpu():

@@ -11,9 +11,10 @@ import threading
 import time
 import weakref
 
-from rtsep.constants import N_OUTPUTS, OUTPUTS, SAMPLE_RATE
+from rtsep.constants import SAMPLE_RATE
 from rtsep.errors import ConfigError, JackError
 from rtsep.live.control import MAX_PERIOD, SharedBlock, Word, WorkerState
+from rtsep.live.mixer import LIVE_OUTPUTS, N_LIVE, db_to_gain
 from rtsep.live.plan import Plan, WorkerParams
 from rtsep.live.stats import StatsReader
 from rtsep.live.worker import Worker
@@ -46,21 +47,23 @@ RESTORE_S = 30.0
 client still restarting) are retried."""
 
 PORT_NAMES_IN = ("in_L", "in_R")
-PORT_NAMES_OUT = tuple(f"{name}_{side}" for name in OUTPUTS for side in "LR")
+PORT_NAMES_OUT = tuple(f"{name}_{side}" for name in LIVE_OUTPUTS for side in "LR")
 
 
 def parse_gains(items) -> tuple:
-    """``["vocals=-60", "drums=3"]`` (dB) -> linear gains for the 5 outputs (OUTPUTS order)."""
-    gains = [1.0] * N_OUTPUTS
+    """``["vocals=-60", "drums=3"]`` (dB) -> linear gains of the live outputs
+    (:data:`rtsep.live.mixer.LIVE_OUTPUTS` order)."""
+    gains = [1.0] * N_LIVE
     for item in items or ():
         name, sep, value = str(item).partition("=")
-        if not sep or name not in OUTPUTS:
-            raise ConfigError(f"bad gain {item!r}: use STEM=DB with STEM one of {', '.join(OUTPUTS)}")
+        if not sep or name not in LIVE_OUTPUTS:
+            raise ConfigError(f"bad gain {item!r}: use OUTPUT=DB with OUTPUT one of "
+                              f"{', '.join(LIVE_OUTPUTS)}")
         try:
             db = float(value)
         except ValueError:
             raise ConfigError(f"bad gain {item!r}: {value!r} is not a number of dB") from None
-        gains[OUTPUTS.index(name)] = 0.0 if db <= -120 else 10.0 ** (db / 20.0)
+        gains[LIVE_OUTPUTS.index(name)] = db_to_gain(db)
     return tuple(gains)
 
 
@@ -85,8 +88,9 @@ class LiveSeparator:
         picks the smallest ``K`` that keeps the worker under half of real time.
     reserve_periods : int, optional
         Output-ring reserve in periods (default: measured at start).
-    gains : sequence of 5 floats or dict name -> dB, optional
-        Linear gains per output (vocals, drums, bass, other, instrumental).
+    gains : sequence of 7 floats or dict name -> dB, optional
+        Linear gains at start per output (vocals, drums, bass, other, instrumental,
+        main, mix); :attr:`controls` changes them while running.
     worker : "process" | "thread"
     threads : int, optional
         Threads the model runtime may use (TensorFlow intra-op); default: all CPUs
@@ -128,9 +132,10 @@ class LiveSeparator:
             raise ConfigError(f"lookahead must be an integer >= 0, got {lookahead!r}")
         if isinstance(gains, dict):
             gains = parse_gains(f"{k}={v}" for k, v in gains.items())
-        gains = tuple(float(g) for g in (gains or (1.0,) * N_OUTPUTS))
-        if len(gains) != N_OUTPUTS:
-            raise ConfigError(f"gains must have {N_OUTPUTS} values ({', '.join(OUTPUTS)}), got {len(gains)}")
+        gains = tuple(float(g) for g in (gains or (1.0,) * N_LIVE))
+        if len(gains) != N_LIVE:
+            raise ConfigError(f"gains must have {N_LIVE} values ({', '.join(LIVE_OUTPUTS)}), "
+                              f"got {len(gains)}")
         self.model = model
         self.client_name = client_name
         self.servername = servername
@@ -172,6 +177,31 @@ class LiveSeparator:
     def worker_pid(self) -> int:
         """Process id of the worker (this process for a worker thread)."""
         return self._worker.pid
+
+    def set_control(self, output: str, field: str, value) -> None:
+        """Change an output's ``gain`` (dB), ``mute`` or ``solo`` while running, from any
+        thread (:class:`rtsep.live.mixer.Controls`: applied with a 10 ms ramp). Raises
+        ValueError for an unknown output, control or value, RuntimeError when stopped."""
+        sh = self._sh
+        if sh is None:
+            raise RuntimeError("the client is not running")
+        sh.controls.set(output, field, value)
+
+    def control(self, output: str) -> dict:
+        """``{"gain": dB, "mute": bool, "solo": bool}`` of ``output`` now."""
+        sh = self._sh
+        if sh is None:
+            raise RuntimeError("the client is not running")
+        return sh.controls.get(output)
+
+    def levels(self) -> dict[str, tuple[float, float]]:
+        """Each output's level now: ``{name: (peak dBFS, RMS dBFS)}`` (empty before start)."""
+        from rtsep.live.mixer import level_db
+
+        if self._sh is None:
+            return {}
+        m = self._sh.meters
+        return {name: (level_db(m[i, 0]), level_db(m[i, 1])) for i, name in enumerate(LIVE_OUTPUTS)}
 
     @property
     def latency_samples(self) -> int:
@@ -236,8 +266,9 @@ class LiveSeparator:
         self._sh = sh
         # if stop() is never called: stop the worker, remove the shared memory at exit
         self._finalizer = weakref.finalize(self, _emergency_stop, sh)
+        sh.controls.set_gains(self.gains)
         params = WorkerParams(period=period, lookahead=self.lookahead, model_hop=self.model_hop,
-                              reserve_periods=self.reserve_periods, gains=self.gains,
+                              reserve_periods=self.reserve_periods,
                               threads=self.threads, nice=self.worker_nice,
                               rtprio=self.worker_rtprio)
         self._params = params
@@ -307,8 +338,8 @@ class LiveSeparator:
         inputs : sequence of 2 str, optional
             Source ports for ``in_L``, ``in_R`` (one port feeds both).
         outputs : sequence of str, optional
-            Each ``PREFIX`` (our 10 outputs, in order, to the input ports whose names
-            start with it) or ``STEM=PREFIX`` (that stem's L/R pair to the first two).
+            Each ``PREFIX`` (our 14 outputs, in order, to the input ports whose names
+            start with it) or ``OUTPUT=PREFIX`` (that L/R pair to the first two).
 
         Returns
         -------
@@ -335,10 +366,10 @@ class LiveSeparator:
         for spec in outputs or ():
             name, sep, prefix = spec.partition("=")
             if sep:
-                if name not in OUTPUTS:
+                if name not in LIVE_OUTPUTS:
                     raise ConfigError(f"--connect-out {spec!r}: unknown output {name!r}; "
-                                      f"use one of {', '.join(OUTPUTS)}")
-                i = OUTPUTS.index(name)
+                                      f"use one of {', '.join(LIVE_OUTPUTS)}")
+                i = LIVE_OUTPUTS.index(name)
                 ours = self._outports[2 * i:2 * i + 2]
             else:
                 prefix = spec

@@ -14,7 +14,8 @@ import enum
 
 import numpy as np
 
-from rtsep.constants import N_CHANNELS, N_OUTPUTS
+from rtsep.constants import N_CHANNELS
+from rtsep.live.mixer import CONTROL_FIELDS, N_LIVE, Controls
 from rtsep.live.ringbuf import SampleRing
 
 
@@ -44,6 +45,7 @@ class Word(enum.IntEnum):
     FIRST_FRAME = 20   # callback: JACK frame time of the first cycle (engine sample 0)
     HEARTBEAT = 21     # worker: loop iterations (the client watches it for a hung worker)
     RESTARTS = 22      # main: workers started again after one died or hung
+    CONTROL_SEQ = 23   # main (control threads, under a lock): bumped after a control change
 
 
 N_WORDS = 32
@@ -104,7 +106,12 @@ class SharedBlock:
     ring_in : SampleRing
         2 channels (in_L, in_R): callback -> worker.
     ring_out : SampleRing
-        10 channels (the outputs' L/R in OUTPUTS order): worker -> callback.
+        14 channels (the outputs' L/R in :data:`rtsep.live.mixer.LIVE_OUTPUTS` order):
+        worker -> callback.
+    controls : rtsep.live.mixer.Controls
+        Gain, mute and solo per output (control threads -> worker).
+    meters : np.ndarray [shape=(N_LIVE, 2), dtype=float64]
+        Peak and RMS of each output, linear (worker -> control surfaces).
     """
 
     def __init__(self, buf, *, init: bool, shm=None):
@@ -114,20 +121,28 @@ class SharedBlock:
         off += 8 * N_WORDS
         self.hist = np.frombuffer(buf, np.float64, HIST, off)
         off += 8 * HIST
+        table = np.frombuffer(buf, np.float64, N_LIVE * CONTROL_FIELDS, off).reshape(N_LIVE, -1)
+        off += 8 * N_LIVE * CONTROL_FIELDS
+        self.controls = Controls(table, self.ctl[Word.CONTROL_SEQ:Word.CONTROL_SEQ + 1])
+        self.meters = np.frombuffer(buf, np.float64, N_LIVE * 2, off).reshape(N_LIVE, 2)
+        off += 8 * N_LIVE * 2
         n_in = SampleRing.nbytes(N_CHANNELS, IN_CAPACITY)
         self.ring_in = SampleRing(N_CHANNELS, IN_CAPACITY, buf[off:off + n_in], init=init)
         off += n_in
-        n_out = SampleRing.nbytes(2 * N_OUTPUTS, OUT_CAPACITY)
-        self.ring_out = SampleRing(2 * N_OUTPUTS, OUT_CAPACITY, buf[off:off + n_out], init=init)
+        n_out = SampleRing.nbytes(2 * N_LIVE, OUT_CAPACITY)
+        self.ring_out = SampleRing(2 * N_LIVE, OUT_CAPACITY, buf[off:off + n_out], init=init)
         if init:
             self.ctl[:] = 0
             self.hist[:] = 0
+            self.controls.table[:] = 0  # 0 dB, nothing muted or soloed
+            self.meters[:] = 0
 
     @staticmethod
     def nbytes() -> int:
         """Bytes of the whole block."""
-        return (8 * N_WORDS + 8 * HIST + SampleRing.nbytes(N_CHANNELS, IN_CAPACITY)
-                + SampleRing.nbytes(2 * N_OUTPUTS, OUT_CAPACITY))
+        return (8 * N_WORDS + 8 * HIST + 8 * N_LIVE * (CONTROL_FIELDS + 2)
+                + SampleRing.nbytes(N_CHANNELS, IN_CAPACITY)
+                + SampleRing.nbytes(2 * N_LIVE, OUT_CAPACITY))
 
     @classmethod
     def create(cls, shared_memory: bool) -> "SharedBlock":
@@ -158,7 +173,7 @@ class SharedBlock:
         if self.shm is None:
             return
         # numpy views must go before the buffer can be released
-        self.ctl = self.hist = self.ring_in = self.ring_out = None
+        self.ctl = self.hist = self.ring_in = self.ring_out = self.controls = self.meters = None
         try:
             self.shm.close()
         except BufferError:  # pragma: no cover - a view still alive somewhere

@@ -49,8 +49,6 @@ class WorkerParams:
     model_hop : int or "auto"
     reserve_periods : int or None
         None: measured.
-    gains : tuple of 5 float
-        Linear output gains (OUTPUTS order).
     threads : int or None
         Model threads (None: :func:`live_threads`).
     warm_calls : int
@@ -66,7 +64,6 @@ class WorkerParams:
     lookahead: int
     model_hop: int | str
     reserve_periods: int | None
-    gains: tuple
     threads: int | None = None
     warm_calls: int = 8
     nice: int = 0
@@ -113,37 +110,42 @@ class Buffers:
     The plan times the engine through them, so the loop compiles no new Numba
     specialisation after start.
 
+    Parameters
+    ----------
+    delay : int
+        The engine's latency (the ``main`` pair is the input delayed by it).
+    controls : rtsep.live.mixer.Controls, optional
+        Gain, mute and solo of the outputs (the shared block's); default: a private
+        table at 0 dB.
+    meters : np.ndarray [shape=(N_LIVE, 2), dtype=float64], optional
+        Where the outputs' peak and RMS go.
+
     Attributes
     ----------
     block : np.ndarray [shape=(CHUNK_MAX, 2), dtype=float32]
         Input of the next chunk.
-    out_cm : np.ndarray [shape=(10, CHUNK_MAX), dtype=float32]
-        Its output, channel-major as the output ring stores it.
+    mixer : rtsep.live.mixer.Mixer
+        Gains with ramps, ``main`` and ``mix``: the 14 channels of the output ring.
     """
 
     CHUNK_MAX = 4 * HOP
 
-    def __init__(self, gains=None):
+    def __init__(self, delay: int, controls=None, meters=None):
+        from rtsep.live.mixer import CONTROL_FIELDS, N_LIVE, Controls, Mixer
+
         n = self.CHUNK_MAX
         self.block = np.zeros((n, N_CHANNELS), np.float32)
         self.out = np.zeros((N_OUTPUTS, n, N_CHANNELS), np.float32)
-        self.out_cm = np.zeros((2 * N_OUTPUTS, n), np.float32)
-        self.set_gains(gains)
-
-    def set_gains(self, gains) -> None:
-        """Linear gains of the 5 outputs (None: all 1)."""
-        g = np.ones(N_OUTPUTS) if gains is None else np.asarray(gains, np.float64)
-        self.gain_col = g.astype(np.float32).reshape(N_OUTPUTS, 1, 1)
-        self.apply_gains = bool(np.any(g != 1.0))
+        if controls is None:
+            controls = Controls(np.zeros((N_LIVE, CONTROL_FIELDS)), np.zeros(1, np.int64))
+        self.mixer = Mixer(delay, controls, n, meters)
 
     def process(self, engine, n: int) -> np.ndarray:
-        """``block[:n]`` through the engine -> ``out_cm[:, :n]`` (10, n), gains applied."""
+        """``block[:n]`` through the engine and the mixer -> (14, CHUNK_MAX), ``n`` columns
+        valid (:attr:`rtsep.live.mixer.Mixer.out_cm`)."""
         out = self.out[:, :n]
         engine.process(self.block[:n], out=out)
-        if self.apply_gains:
-            out *= self.gain_col
-        self.out_cm[:, :n] = out.transpose(0, 2, 1).reshape(2 * N_OUTPUTS, n)
-        return self.out_cm
+        return self.mixer.process(self.out, self.block, n)
 
 
 def _time_calls(fn, n: int) -> np.ndarray:
@@ -246,7 +248,8 @@ def _time_blocks(engine, bufs: Buffers, params: WorkerParams, rng) -> np.ndarray
     return times
 
 
-def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = "cpu"):
+def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = "cpu",
+              controls=None, meters=None):
     """Build the engine, warm and time it; choose the model hop and the reserve.
 
     Parameters
@@ -258,6 +261,8 @@ def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = 
         Seconds the model's loading spent warming up (reported).
     device : str
         Where the model runs, in words (a ``device`` attribute of the model wins).
+    controls, meters : optional
+        The shared block's (:class:`Buffers`); the timing runs through them.
 
     Returns
     -------
@@ -288,7 +293,7 @@ def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = 
         k = int(params.model_hop)
     engine = StreamingSeparator(model, StreamConfig(lookahead_frames=params.lookahead,
                                                     model_hop_frames=k))
-    bufs = Buffers()
+    bufs = Buffers(engine.latency_samples, controls, meters)
     times = _time_blocks(engine, bufs, params, rng)
     load = float(times.sum() / (len(times) * period_s))
     if load >= 1.0:
@@ -302,6 +307,7 @@ def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = 
     reserve = _reserve_periods(params, t_max / period_s)
     prefill = (1 + reserve) * params.period
     engine.reset()
+    bufs.mixer.reset()  # the timing's noise must not come out of the main pair
     plan = Plan(model_hop=k, engine_latency_samples=engine.latency_samples,
                 reserve_periods=reserve, prefill_samples=prefill,
                 latency_samples=engine.latency_samples + prefill,

@@ -31,9 +31,8 @@ from rtsep.live.plan import Plan, WorkerParams, live_threads, make_plan
 class _Loop:
     """The worker loop's state: positions, counters seen, the engine and its buffers."""
 
-    def __init__(self, engine, bufs, sh: SharedBlock, gains):
+    def __init__(self, engine, bufs, sh: SharedBlock):
         self.engine, self.bufs = engine, bufs
-        bufs.set_gains(gains)
         self.ctl, self.hist = sh.ctl, sh.hist
         self.rin, self.rout = sh.ring_in, sh.ring_out
         self.lost_seen = 0
@@ -72,6 +71,7 @@ class _Loop:
 
     def _restart_engine(self) -> None:
         self.engine.reset()
+        self.bufs.mixer.reset()
         self._restarted()
 
     def run(self, parent_pid: bool = False) -> None:
@@ -222,12 +222,12 @@ def worker_main(source, params: WorkerParams, shared, conn, quiet: bool = False)
     """
     own = isinstance(shared, str)
     sh = SharedBlock.attach(shared) if own else shared
-    loop = None
+    loop = engine = bufs = None
     hush = _QuietStderr() if quiet else None
     nice_note = _raise_priority(params.nice, params.rtprio) if own else None
     try:
         model, warmup_s, device = _load(source, params.threads)
-        engine, bufs, plan = make_plan(model, params, warmup_s, device)
+        engine, bufs, plan = make_plan(model, params, warmup_s, device, sh.controls, sh.meters)
         # Move everything loading the model created (Keras/TensorFlow: ~400,000
         # objects) out of the cyclic collector's reach: a full collection over them
         # took 150-200 ms here, far beyond the reserve, and came at random times.
@@ -239,7 +239,7 @@ def worker_main(source, params: WorkerParams, shared, conn, quiet: bool = False)
             plan.notes.append(nice_note)
         if hush is not None:
             hush.restore()
-        loop = _Loop(engine, bufs, sh, np.asarray(params.gains, np.float64))
+        loop = _Loop(engine, bufs, sh)
         if params.resume:
             if plan.engine_latency_samples != sh.ctl[Word.ENGINE_LAT]:
                 raise ModelError(f"the new worker's engine latency {plan.engine_latency_samples} "
@@ -270,7 +270,9 @@ def worker_main(source, params: WorkerParams, shared, conn, quiet: bool = False)
                 conn.send(("crash", "worker", traceback.format_exc()))
             except OSError:
                 pass
-    del loop  # its views of the shared block must go before the block can be closed
+    # views of the shared block (the loop's rings, the mixer's controls and meters)
+    # must go before the block can be closed
+    loop = engine = bufs = None
     if own:
         sh.close()
 

@@ -1,0 +1,115 @@
+"""Live controls: gain, mute and solo changed while running, with ramps; the main pair
+(the input delayed by exactly the reported latency) and the mix bus. Real dummy JACK
+servers, real worker processes; rtsep.live.mixer's arithmetic without JACK."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtsep.constants import SAMPLE_RATE
+from rtsep.live.client import LiveSeparator
+from rtsep.live.mixer import CONTROL_FIELDS, N_LIVE, RAMP_S, Controls, Mixer
+from rtsep.live.probe import play_record
+from rtsep.runtime.stand_ins import RouteModel
+from test_live import _ports  # tests/test_live.py
+
+
+def _controls():
+    return Controls(np.zeros((N_LIVE, CONTROL_FIELDS)), np.zeros(1, np.int64))
+
+
+def test_a_gain_change_ramps_linearly_over_10_ms():
+    """A constant signal through the mixer: -inf -> 0 dB on vocals rises linearly over
+    RAMP_S (441 samples), across chunk borders, never in one jump."""
+    ctl = _controls()
+    ctl.set("vocals", "mute", 1)
+    mix = Mixer(delay=8, controls=ctl, chunk_max=256)
+    out = np.ones((5, 256, 2), np.float32)
+    block = np.zeros((256, 2), np.float32)
+    assert not mix.process(out, block, 256)[0, :256].any()
+    ctl.set("vocals", "mute", 0)
+    got = np.concatenate([mix.process(out, block, 100)[0, :100].copy() for _ in range(6)])
+    n = round(RAMP_S * SAMPLE_RATE)
+    np.testing.assert_allclose(got[:n], np.arange(1, n + 1) / n, atol=1e-5)
+    assert (got[n:] == 1.0).all()
+    assert np.abs(np.diff(got)).max() <= 1.0 / n + 1e-6
+
+
+def test_solo_decides_the_mix_bus_and_mute_silences_a_pair():
+    ctl = _controls()
+    mix = Mixer(delay=4, controls=ctl, chunk_max=64)
+    out = np.stack([np.full((64, 2), v, np.float32) for v in (1, 2, 4, 8, 14)])
+    block = np.zeros((64, 2), np.float32)
+    cm = mix.process(out, block, 64)
+    assert (cm[12, :64] == 15).all()  # mix = vocals + drums + bass + other
+    ctl.set("drums", "solo", 1)
+    ctl.set("bass", "solo", 1)
+    ctl.set("bass", "gain", -6.0206)
+    ctl.set("other", "mute", 1)
+    for _ in range(8):  # past the ramps (441 samples)
+        cm = mix.process(out, block, 64)
+    np.testing.assert_allclose(cm[12, :64], 2 + 4 * 0.5, rtol=1e-4)  # only the soloed
+    np.testing.assert_allclose(cm[4, :64], 2.0, rtol=1e-4)  # bass pair at -6 dB
+    assert (cm[0, :64] == 1).all() and not cm[6:8, :64].any()  # vocals as is, other muted
+    with pytest.raises(ValueError, match="unknown output"):
+        ctl.set("piano", "gain", 0)
+    with pytest.raises(ValueError, match="finite"):
+        ctl.set("vocals", "gain", float("nan"))
+
+
+@pytest.mark.jack
+def test_main_is_the_input_at_the_reported_latency_and_controls_act_live(jack_server_factory):
+    """Bit-exact main pair; the vocals fader moved while playing: the vocals pair and
+    the mix bus follow within a ramp, main does not move."""
+    srv = jack_server_factory(256)
+    name = "rtsep-mix"
+    with LiveSeparator(RouteModel("vocals"), client_name=name, servername=srv.name) as sep:
+        lat = sep.latency_samples
+        n = 2 * SAMPLE_RATE
+        rng = np.random.default_rng(0)
+        sig = (0.25 * rng.standard_normal((n, 2))).astype(np.float32)
+        sinks = _ports(name, ("main_L", "main_R", "vocals_L", "mix_L"))
+        info: dict = {}
+        rec = play_record(sig, [[f"{name}:in_L"], [f"{name}:in_R"]], sinks,
+                          record_frames=n + lat, servername=srv.name, stats=info)
+        assert info["discontinuities"] == 0 and sep.stats()["underruns"] == 0
+        np.testing.assert_array_equal(rec[lat:, 0], sig[:, 0])  # bit for bit
+        np.testing.assert_array_equal(rec[lat:, 1], sig[:, 1])
+        assert not rec[:lat, :2].any()
+        # a steady tone on vocals, the fader taken to -20 dB half-way
+        t = np.arange(n) / SAMPLE_RATE
+        tone = (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)[:, None]
+        import threading
+
+        timer = threading.Timer(1.0 + lat / SAMPLE_RATE, sep.set_control, ("vocals", "gain", -20.0))
+        timer.start()
+        rec = play_record(tone, [[f"{name}:in_L", f"{name}:in_R"]], sinks, record_frames=n + lat,
+                          servername=srv.name)
+        timer.join()
+        assert sep.control("vocals") == {"gain": -20.0, "mute": False, "solo": False}
+        del timer
+    ref = np.zeros(n + lat, np.float32)
+    ref[lat:] = tone[:, 0]
+    ratio_vocals = _envelope_ratio(rec[:, 2], ref)
+    ratio_main = _envelope_ratio(rec[:, 0], ref)
+    assert ratio_vocals[0] == pytest.approx(1.0, abs=1e-3) and ratio_vocals[-1] == pytest.approx(0.1, abs=1e-3)
+    assert ratio_main[0] == ratio_main[-1] == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(rec[:, 3], rec[:, 2], atol=1e-6)  # mix = the only stem
+    # no click: the gain glides from 1 to 0.1 over the ramp (441 samples), no jump
+    valid = np.abs(ref) > 0.05
+    idx = np.flatnonzero(valid[lat + 100:]) + lat + 100
+    g = rec[idx, 2] / ref[idx]
+    assert np.abs(np.diff(g)).max() < 0.05
+    moving = idx[(g < 0.99) & (g > 0.11)]
+    assert 0.8 * RAMP_S * SAMPLE_RATE < moving[-1] - moving[0] < 1.2 * RAMP_S * SAMPLE_RATE
+
+
+def _envelope_ratio(x: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
+    """Gain of ``x`` against ``ref`` over the first and the last quarter second of the tone."""
+    q = SAMPLE_RATE // 4
+    lat_end = len(ref) - 1
+    first = slice(len(ref) - 2 * SAMPLE_RATE + 100, len(ref) - 2 * SAMPLE_RATE + 100 + q)
+    last = slice(lat_end - q, lat_end)
+    return (float(np.dot(x[first], ref[first]) / np.dot(ref[first], ref[first])),
+            float(np.dot(x[last], ref[last]) / np.dot(ref[last], ref[last])))
