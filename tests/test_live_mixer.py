@@ -113,3 +113,62 @@ def _envelope_ratio(x: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     last = slice(lat_end - q, lat_end)
     return (float(np.dot(x[first], ref[first]) / np.dot(ref[first], ref[first])),
             float(np.dot(x[last], ref[last]) / np.dot(ref[last], ref[last])))
+
+
+@pytest.mark.jack
+def test_osc_controls_status_meters_and_bad_messages(jack_server_factory):
+    """Real UDP: a gain, a mute and a solo over OSC reach the controls; /rtsep/status
+    answers with the stats; a subscriber gets levels of every output at least every
+    50 ms (here: a quiet input, so low levels); bad messages are counted, never fatal."""
+    import json
+    import socket
+    import time
+
+    from pythonosc.osc_message import OscMessage
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from rtsep.live.mixer import LIVE_OUTPUTS
+    from rtsep.live.osc import OscControl
+
+    srv = jack_server_factory(256)
+    with LiveSeparator(RouteModel("vocals"), client_name="rtsep-osc", servername=srv.name) as sep:
+        osc = OscControl(sep, 0)
+        try:
+            me = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            me.bind(("127.0.0.1", 0))
+            me.settimeout(2.0)
+            send = SimpleUDPClient("127.0.0.1", osc.port)
+            send._sock = me  # replies come back to this socket
+            send.send_message("/rtsep/vocals/gain", -12.5)
+            send.send_message("/rtsep/drums/mute", 1)
+            send.send_message("/rtsep/bass/solo", 1)
+            for bad in (("/rtsep/piano/gain", 1.0), ("/rtsep/vocals/gain", "loud"),
+                        ("/rtsep/vocals/gain", float("nan")), ("/nowhere", 1)):
+                send.send_message(*bad)
+            send.send_message("/rtsep/vocals/gain", [])  # no argument
+            deadline = time.monotonic() + 5
+            while osc.received < 3 or osc.invalid < 5:
+                assert time.monotonic() < deadline, (osc.received, osc.invalid)
+                sep.wait(0.05)
+            assert sep.control("vocals")["gain"] == -12.5
+            assert sep.control("drums")["mute"] and sep.control("bass")["solo"]
+            send.send_message("/rtsep/status", [])
+            msg = OscMessage(me.recv(65536))
+            assert msg.address == "/rtsep/status"
+            status = json.loads(msg.params[0])
+            assert status["latency_samples"] == sep.latency_samples and status["osc_invalid"] == 5
+            send.send_message("/rtsep/subscribe", [])
+            t0 = time.monotonic()
+            seen = set()
+            while len(seen) < len(LIVE_OUTPUTS):
+                m = OscMessage(me.recv(65536))
+                if m.address.endswith("/level"):
+                    seen.add(m.address.split("/")[2])
+                    peak, rms = m.params
+                    assert -120.0 <= rms <= peak <= 0.0
+            assert time.monotonic() - t0 < 0.5  # every output within a few meter periods
+            send.send_message("/rtsep/unsubscribe", [])
+            assert sep.stats()["underruns"] == 0
+        finally:
+            osc.close()
+            me.close()

@@ -63,6 +63,12 @@ def add_arguments(p):
                    help="when the JACK server goes away, wait for it to come back and rejoin it "
                         "with the same client and port names, connections and latency "
                         "[default: on; --no-reconnect exits with code 2]")
+    p.add_argument("--osc-port", type=int, default=None, metavar="N",
+                   help="listen for OSC control on UDP port N (/rtsep/<output>/gain f, /mute i, "
+                        "/solo i, /rtsep/status, /rtsep/subscribe for meters; README) [default: off]")
+    p.add_argument("--osc-host", default="127.0.0.1", metavar="ADDR",
+                   help="address the OSC server binds (0.0.0.0: reachable from the network, "
+                        "e.g. a tablet) [default: %(default)s]")
     p.add_argument("--json-stats", default=None, metavar="FILE",
                    help="rewrite FILE (atomically) every second with a JSON object of statistics")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
@@ -97,6 +103,7 @@ def run(args) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         prev[sig] = signal.signal(sig, lambda *_: stop.set())
     tty = sys.stderr.isatty()
+    osc = None
     sep = LiveSeparator(model, client_name=args.name, servername=args.server,
                         lookahead=args.lookahead, model_hop=args.model_hop,
                         reserve_periods=args.reserve_periods, gains=gains,
@@ -116,6 +123,11 @@ def run(args) -> int:
               file=sys.stderr, flush=True)
         for line in sep.connect(inputs, args.connect_out):
             print(f"rtsep live: connected {line}", file=sys.stderr)
+        if args.osc_port is not None:
+            from rtsep.live.osc import OscControl
+
+            osc = OscControl(sep, args.osc_port, args.osc_host)
+            print(f"rtsep live: OSC control on {args.osc_host}:{osc.port}", file=sys.stderr)
         t_end = None if args.duration is None else time.monotonic() + args.duration
         reason = "stopped"
         while True:
@@ -131,6 +143,8 @@ def run(args) -> int:
                 reason = r
                 break
             s = sep.stats()
+            if osc is not None:
+                s.update(osc_received=osc.received, osc_invalid=osc.invalid)
             if args.json_stats:
                 write_json_atomic(args.json_stats, s)
             if tty:
@@ -144,6 +158,8 @@ def run(args) -> int:
             raise ModelError(f"the separation worker could not be kept running: "
                              f"{sep.worker_failed()}")
     finally:
+        if osc is not None:
+            osc.close()
         sep.stop()
         for sig, handler in prev.items():
             signal.signal(sig, handler)
