@@ -172,3 +172,59 @@ def test_osc_controls_status_meters_and_bad_messages(jack_server_factory):
         finally:
             osc.close()
             me.close()
+
+
+@pytest.mark.jack
+def test_terminal_mixer_keys_change_the_controls(jack_server_factory, tmp_path):
+    """`rtsep live --ui` in a pseudo-terminal: keys select drums, take it down 3 dB, mute
+    it, solo bass; the controls follow (read back from --json-stats); q quits with 0."""
+    import json
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    srv = jack_server_factory(256)
+    stats = tmp_path / "stats.json"
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "rtsep", "live", "--server", srv.name, "--name",
+                          "rtsep-ui", "--test-model", "route:vocals", "--ui", "--json-stats",
+                          str(stats)], stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    screen = b""
+
+    def read_for(seconds):
+        nonlocal screen
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            r, _, _ = select.select([master], [], [], 0.1)
+            if r:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:
+                    return
+
+    try:
+        deadline = time.monotonic() + 60
+        while not stats.exists():
+            assert p.poll() is None and time.monotonic() < deadline, screen[-2000:]
+            read_for(0.2)
+        for k in ("2", "\x1b[B", "\x1b[B", "-", "m", "3", "s"):
+            os.write(master, k.encode())
+            read_for(0.15)
+        read_for(1.5)  # the stats file is rewritten every second
+        c = json.loads(stats.read_text())["controls"]
+        assert c["drums"] == {"gain": -3.0, "mute": True, "solo": False}, c
+        assert c["bass"]["solo"] and c["vocals"] == {"gain": 0.0, "mute": False, "solo": False}
+        assert b"drums" in screen and b"latency" in screen
+        os.write(master, b"q")
+        deadline = time.monotonic() + 15
+        while p.poll() is None and time.monotonic() < deadline:
+            read_for(0.2)
+        assert p.returncode == 0, screen[-2000:]
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)

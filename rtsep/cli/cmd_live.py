@@ -69,6 +69,9 @@ def add_arguments(p):
     p.add_argument("--osc-host", default="127.0.0.1", metavar="ADDR",
                    help="address the OSC server binds (0.0.0.0: reachable from the network, "
                         "e.g. a tablet) [default: %(default)s]")
+    p.add_argument("--ui", action="store_true",
+                   help="a terminal mixer: level meter, gain, mute and solo per output, keyboard "
+                        "control (needs a terminal)")
     p.add_argument("--json-stats", default=None, metavar="FILE",
                    help="rewrite FILE (atomically) every second with a JSON object of statistics")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
@@ -92,10 +95,15 @@ def run(args) -> int:
     from rtsep.errors import JackError, ModelError
     from rtsep.io.jsonio import write_json_atomic
     from rtsep.live.client import DEFAULT_WORKER, LiveSeparator, parse_gains
+    from rtsep.live.mixer import LIVE_OUTPUTS
     from rtsep.live.stats import format_status
     from rtsep.runtime.stand_ins import parse_test_model
 
     gains = parse_gains(args.gain)
+    if args.ui and not sys.stdin.isatty():
+        from rtsep.errors import ConfigError
+
+        raise ConfigError("--ui needs a terminal on stdin (run it in a terminal, or drop --ui)")
     inputs = _connect_in(args.connect_in)
     model = parse_test_model(args.test_model) if args.test_model else args.model
     stop = threading.Event()
@@ -130,26 +138,41 @@ def run(args) -> int:
             print(f"rtsep live: OSC control on {args.osc_host}:{osc.port}", file=sys.stderr)
         t_end = None if args.duration is None else time.monotonic() + args.duration
         reason = "stopped"
-        while True:
-            left = None if t_end is None else t_end - time.monotonic()
-            if left is not None and left <= 0:
-                reason = "duration"
-                break
-            r = sep.wait(timeout=1.0 if left is None else min(1.0, left), stop_event=stop)
-            while sep.worker_events:
-                print(f"{chr(10) if tty else ''}rtsep live: {sep.worker_events.popleft()}",
-                      file=sys.stderr, flush=True)
-            if r != "timeout":
-                reason = r
-                break
+
+        def stats_now():
             s = sep.stats()
+            s["controls"] = {name: sep.control(name) for name in LIVE_OUTPUTS}
             if osc is not None:
                 s.update(osc_received=osc.received, osc_invalid=osc.invalid)
             if args.json_stats:
                 write_json_atomic(args.json_stats, s)
-            if tty:
-                print("\r\x1b[K" + format_status(s), end="", file=sys.stderr, flush=True)
-        if tty:
+            return s
+
+        if args.ui:
+            from rtsep.cli.mixer_ui import run_ui
+
+            if args.duration is not None:
+                timer = threading.Timer(args.duration, stop.set)
+                timer.daemon = True
+                timer.start()
+            reason = run_ui(sep, stop, stats_now)
+        else:
+            while True:
+                left = None if t_end is None else t_end - time.monotonic()
+                if left is not None and left <= 0:
+                    reason = "duration"
+                    break
+                r = sep.wait(timeout=1.0 if left is None else min(1.0, left), stop_event=stop)
+                while sep.worker_events:
+                    print(f"{chr(10) if tty else ''}rtsep live: {sep.worker_events.popleft()}",
+                          file=sys.stderr, flush=True)
+                if r != "timeout":
+                    reason = r
+                    break
+                s = stats_now()
+                if tty:
+                    print("\r\x1b[K" + format_status(s), end="", file=sys.stderr, flush=True)
+        if tty and not args.ui:
             print(file=sys.stderr)
         if reason == "shutdown":
             raise JackError(f"the JACK server shut down ({sep.shutdown_reason or 'no reason given'}); "
