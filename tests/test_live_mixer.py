@@ -228,3 +228,75 @@ def test_terminal_mixer_keys_change_the_controls(jack_server_factory, tmp_path):
         if p.poll() is None:
             p.kill()
         os.close(master)
+
+
+@pytest.mark.jack
+def test_jack_midi_drives_the_controls(jack_server_factory, tmp_path):
+    """A JACK MIDI client plays a controller into midi_in: fader CCs set gains, button CCs
+    toggle mute on press only, a mapped note toggles solo; other messages are ignored."""
+    import json
+    import time
+
+    import jack
+
+    from rtsep.live.midi import cc_to_db
+
+    assert cc_to_db(121) == 0.0 and cc_to_db(0) == -120.0
+    srv = jack_server_factory(256)
+    table = {"cc": {"0": ["vocals", "gain"], "1:1": ["drums", "gain"], "48": ["vocals", "mute"]},
+             "note": {"36": ["bass", "solo"]}}
+    (tmp_path / "map.json").write_text(json.dumps(table))
+    with LiveSeparator(RouteModel("vocals"), client_name="rtsep-midi", servername=srv.name,
+                       midi_map=tmp_path / "map.json") as sep:
+        sender = jack.Client("rtsep-test-midi", servername=srv.name, no_start_server=True)
+        port = sender.midi_outports.register("out")
+        queue: list[bytes] = []
+
+        @sender.set_process_callback
+        def process(frames):
+            port.clear_buffer()
+            while queue:
+                port.write_midi_event(0, queue.pop(0))
+
+        sender.activate()
+        try:
+            sender.connect(port, "rtsep-midi:midi_in")
+            msgs = [bytes([0xB0, 0, 0]),          # vocals fader to the bottom: off
+                    bytes([0xB0, 1, 121]),        # drums (channel 1 only): 0 dB
+                    bytes([0xB1, 1, 20]),         # the same CC on channel 2: not mapped
+                    bytes([0xB0, 48, 127]), bytes([0xB0, 48, 0]),  # press, release: muted
+                    bytes([0x90, 36, 100]), bytes([0x80, 36, 0]),  # note on, off: bass solo
+                    bytes([0xF0, 1, 2, 3, 0xF7])]  # sysex: not ours
+            sep.set_control("drums", "gain", -30)
+            for m in msgs:
+                queue.append(m)
+                time.sleep(0.02)
+            deadline = time.monotonic() + 5
+            while sep.midi_counts()["midi_applied"] + sep.midi_counts()["midi_ignored"] < 6:
+                assert time.monotonic() < deadline, sep.midi_counts()
+                sep.wait(0.05)
+            assert sep.control("vocals") == {"gain": -120.0, "mute": True, "solo": False}
+            assert sep.control("drums")["gain"] == 0.0
+            assert sep.control("bass")["solo"]
+            c = sep.midi_counts()
+            assert c["midi_applied"] == 5 and c["midi_ignored"] == 2 and c["midi_dropped"] == 0, c
+        finally:
+            sender.deactivate()
+            sender.close()
+
+
+def test_midi_map_files_are_checked(tmp_path):
+    from rtsep.errors import ConfigError
+    from rtsep.live.midi import DEFAULT_MAP, MidiMap
+
+    assert MidiMap(DEFAULT_MAP).cc[(None, 0)] == ("vocals", "gain")
+    for bad, needle in (({"cc": {"200": ["vocals", "gain"]}}, "0-127"),
+                        ({"cc": {"17:1": ["vocals", "gain"]}}, "channel 1-16"),
+                        ({"cc": {"1": ["piano", "gain"]}}, "OUTPUT one of"),
+                        ({"note": {"36": ["drums", "gain"]}}, "not gain"),
+                        ({"pitchbend": {}}, "JSON object")):
+        with pytest.raises(ConfigError, match=needle):
+            MidiMap(bad)
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not JSON"):
+        MidiMap.from_file(tmp_path / "m.json")

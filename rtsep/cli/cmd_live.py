@@ -69,6 +69,11 @@ def add_arguments(p):
     p.add_argument("--osc-host", default="127.0.0.1", metavar="ADDR",
                    help="address the OSC server binds (0.0.0.0: reachable from the network, "
                         "e.g. a tablet) [default: %(default)s]")
+    p.add_argument("--midi-map", default=None, metavar="FILE",
+                   help="JSON map from MIDI CCs/notes on the midi_in port to gains, mutes and "
+                        "solos [default: an 8-fader controller's CCs 0-7 (gains), 32-39 (solo), "
+                        "48-55 (mute); see README]")
+    p.add_argument("--no-midi", action="store_true", help="no midi_in port")
     p.add_argument("--ui", action="store_true",
                    help="a terminal mixer: level meter, gain, mute and solo per output, keyboard "
                         "control (needs a terminal)")
@@ -116,7 +121,8 @@ def run(args) -> int:
                         lookahead=args.lookahead, model_hop=args.model_hop,
                         reserve_periods=args.reserve_periods, gains=gains,
                         worker=args.worker or DEFAULT_WORKER, threads=args.threads,
-                        worker_nice=args.worker_nice, reconnect=args.reconnect)
+                        worker_nice=args.worker_nice, reconnect=args.reconnect,
+                        midi=not args.no_midi, midi_map=args.midi_map)
     try:
         sep.start(progress=lambda msg: print(f"rtsep live: {msg}", file=sys.stderr, flush=True))
         plan = sep.plan
@@ -142,6 +148,7 @@ def run(args) -> int:
         def stats_now():
             s = sep.stats()
             s["controls"] = {name: sep.control(name) for name in LIVE_OUTPUTS}
+            s.update(sep.midi_counts())
             if osc is not None:
                 s.update(osc_received=osc.received, osc_invalid=osc.invalid)
             if args.json_stats:

@@ -11,6 +11,8 @@ import threading
 import time
 import weakref
 
+import numpy as np
+
 from rtsep.constants import SAMPLE_RATE
 from rtsep.errors import ConfigError, JackError
 from rtsep.live.control import MAX_PERIOD, SharedBlock, Word, WorkerState
@@ -104,6 +106,11 @@ class LiveSeparator:
         TensorFlow's threads inherit it. Needs realtime rights (else a note).
     start_timeout_s : float
         How long loading and warming the model may take.
+    midi : bool
+        Register a JACK MIDI input ``midi_in`` whose messages drive the controls.
+    midi_map : str or os.PathLike or rtsep.live.midi.MidiMap, optional
+        Which message drives which control (a JSON file, :mod:`rtsep.live.midi`);
+        default: :data:`rtsep.live.midi.DEFAULT_MAP` (an 8-fader controller).
     reconnect : bool
         When the server goes away (a crash, a device change, a session switch),
         wait for a server of the same name to come back, register the same client and
@@ -123,7 +130,8 @@ class LiveSeparator:
                  reserve_periods: int | None = None, gains=None,
                  worker: str = DEFAULT_WORKER, threads: int | None = None,
                  worker_nice: int = DEFAULT_WORKER_NICE, worker_rtprio: int = 0,
-                 start_timeout_s: float = 600.0, reconnect: bool = False):
+                 start_timeout_s: float = 600.0, reconnect: bool = False,
+                 midi: bool = True, midi_map=None):
         if worker not in ("process", "thread"):
             raise ConfigError(f"worker must be 'process' or 'thread', got {worker!r}")
         if not (model_hop == "auto" or (isinstance(model_hop, int) and model_hop >= 1)):
@@ -149,6 +157,18 @@ class LiveSeparator:
         self.worker_rtprio = int(worker_rtprio)
         self.start_timeout_s = float(start_timeout_s)
         self.reconnect = bool(reconnect)
+        from rtsep.live.jack.callback import MIDI_RING
+        from rtsep.live.midi import DEFAULT_MAP, MidiMap
+
+        self.midi = bool(midi)
+        if midi_map is None:
+            midi_map = MidiMap(DEFAULT_MAP)
+        elif not isinstance(midi_map, MidiMap):
+            midi_map = MidiMap.from_file(midi_map)
+        self.midi_map = midi_map
+        self._midi_ring = np.zeros(MIDI_RING, np.int64)
+        self._midi_input = None
+        self._midiport = None
         self._connections: dict[str, list[str]] = {}
         self._pending: dict[str, list[str]] = {}
         self._pending_until = 0.0
@@ -186,6 +206,14 @@ class LiveSeparator:
         if sh is None:
             raise RuntimeError("the client is not running")
         sh.controls.set(output, field, value)
+
+    def midi_counts(self) -> dict:
+        """MIDI messages mapped to a control, ignored, and dropped (ring full) so far."""
+        from rtsep.live.jack.callback import MIDI_LOST
+
+        m = self._midi_input
+        return {"midi_applied": m.applied if m else 0, "midi_ignored": m.ignored if m else 0,
+                "midi_dropped": int(self._midi_ring[MIDI_LOST])}
 
     def control(self, output: str) -> dict:
         """``{"gain": dB, "mute": bool, "solo": bool}`` of ``output`` now."""
@@ -257,6 +285,11 @@ class LiveSeparator:
     def _register_ports(self, client) -> None:
         self._inports = [client.inports.register(n) for n in PORT_NAMES_IN]
         self._outports = [client.outports.register(n) for n in PORT_NAMES_OUT]
+        self._midiport = client.midi_inports.register("midi_in") if self.midi else None
+
+    def _ports(self) -> list:
+        """Every port of ours (audio in, audio out, MIDI in)."""
+        return [*self._inports, *self._outports, *([self._midiport] if self._midiport else [])]
 
     def _start(self, client) -> None:
         period = self._check_server(client)
@@ -282,6 +315,10 @@ class LiveSeparator:
 
         self._go_live(client)
         self._stats.started = time.monotonic()
+        if self.midi:
+            from rtsep.live.midi import MidiInput
+
+            self._midi_input = MidiInput(self._midi_ring, self, self.midi_map)
 
     def _go_live(self, client) -> None:
         """Report the latency, install the callbacks, activate (at start and after a
@@ -302,7 +339,9 @@ class LiveSeparator:
         self._rt_context = callback.build_context(
             ctl, callback.client_address(client),
             in_ring=sh.ring_in, in_ports=[callback.port_address(p) for p in self._inports],
-            out_ring=sh.ring_out, out_ports=[callback.port_address(p) for p in self._outports])
+            out_ring=sh.ring_out, out_ports=[callback.port_address(p) for p in self._outports],
+            midi_port=callback.port_address(self._midiport) if self._midiport else 0,
+            midi_ring=self._midi_ring)
         callback.set_process_callback(client, self._rt_context)
 
         def blocksize(frames):
@@ -389,6 +428,8 @@ class LiveSeparator:
         sh = self._sh
         if sh is not None:
             sh.ctl[Word.STOP] = 1
+        if self._midi_input is not None:
+            self._midi_input.close()
         client, self.client = self.client, None
         had_client = client is not None
         if client is not None:
@@ -404,7 +445,7 @@ class LiveSeparator:
             # the callbacks (a reference cycle with the client) hold views of the
             # shared memory: collect them so that the block can be closed
             self.reporter = None
-            self._inports = self._outports = None
+            self._inports = self._outports = self._midiport = None
             del client
             gc.collect()
         self._worker.join()
@@ -502,7 +543,7 @@ class LiveSeparator:
         self._connections_seen = now
         try:
             self._connections = {p.shortname: [c.name for c in client.get_all_connections(p)]
-                                 for p in (*self._inports, *self._outports)}
+                                 for p in self._ports()}
         except jack.JackError:  # the server is going away
             pass
 
@@ -511,7 +552,7 @@ class LiveSeparator:
         import jack
 
         client = self.client
-        ours = {p.shortname: p for p in (*self._inports, *self._outports)}
+        ours = {p.shortname: p for p in self._ports()}
         names = {p.name for p in client.get_ports()}
         missing: dict[str, list[str]] = {}
         for short, others in wanted.items():
@@ -556,7 +597,7 @@ class LiveSeparator:
             except Exception:  # noqa: BLE001 - the server is gone
                 pass
             self.reporter = None
-            self._inports = self._outports = None
+            self._inports = self._outports = self._midiport = None
             del old
             gc.collect()
             self._next_try = now

@@ -20,7 +20,12 @@ Per cycle of ``n`` frames it
 3. pops ``n`` frames of the output ring into the output ports (missing frames are
    silence; the read position always advances), counting underruns and missing
    frames;
-4. counts the cycle and records how far into the period it finished.
+4. copies the short MIDI messages (1-3 bytes: notes, control changes) of the
+   ``midi_in`` port, when there is one, into the MIDI ring (:data:`MIDI_RING`
+   int64 words: a write position, then one packed message per word,
+   ``status | data1 << 8 | data2 << 16``); a full ring drops messages (counted in
+   its header), never blocks;
+5. counts the cycle and records how far into the period it finished.
 
 The counters are the control words of :class:`rtsep.live.control.Word` (``CYCLES``,
 ``UNDERRUNS``, ``MISSING``, ``CB_MAX``, ``CB_SLOW``, ``FIRST_FRAME``) of the control
@@ -49,7 +54,17 @@ X_CLIENT = 7                               # jack_client_t *
 X_N_IN, X_N_OUT = 8, 9                     # port counts
 X_PORTS = 10                               # n_in input ports, then n_out output ports
 MAX_PORTS = 32
-CONTEXT_WORDS = X_PORTS + MAX_PORTS
+X_MIDI_PORT = X_PORTS + MAX_PORTS          # jack_port_t * of midi_in (0: none)
+X_MIDI_RING = X_MIDI_PORT + 1              # the MIDI ring's int64 words: address
+X_MIDI_EVENT = X_MIDI_PORT + 2             # 3 words: a jack_midi_event_t to fill
+CONTEXT_WORDS = X_MIDI_EVENT + 3
+
+MIDI_CAPACITY = 256
+"""Messages the MIDI ring holds (a controller sends far fewer per JACK cycle)."""
+MIDI_W, MIDI_R, MIDI_LOST = 0, 1, 2        # ring header: write and read counts, dropped
+MIDI_HEADER = 4
+MIDI_RING = MIDI_HEADER + MIDI_CAPACITY
+"""int64 words of a MIDI ring: header, then the packed messages."""
 
 # the control words this callback writes, as compile-time constants
 _CYCLES, _UNDERRUNS, _MISSING = int(Word.CYCLES), int(Word.UNDERRUNS), int(Word.MISSING)
@@ -77,6 +92,8 @@ _i64_ptr = _pointer_intrinsic(types.int64)
 """An integer address as ``int64 *``."""
 _f32_ptr = _pointer_intrinsic(types.float32)
 """An integer address as ``float *``."""
+_u8_ptr = _pointer_intrinsic(types.uint8)
+"""An integer address as ``unsigned char *``."""
 
 
 @intrinsic
@@ -104,7 +121,7 @@ def process_callback():
     if _compiled is not None:
         return _compiled
     rt_functions = libjack.realtime_functions()
-    get_buffer, last_frame_time, frames_since = rt_functions
+    get_buffer, last_frame_time, frames_since, midi_count, midi_get = rt_functions
 
     # int process(jack_nframes_t nframes, void *arg); the pointer arrives as uintp
     @cfunc(types.int32(types.uint32, types.uintp), nopython=True, error_model="numpy")
@@ -142,6 +159,31 @@ def process_callback():
             if m < n:
                 ctl[_UNDERRUNS] += 1
                 ctl[_MISSING] += n - m
+        mport = ctx[X_MIDI_PORT]
+        if mport != 0:
+            mring = carray(_i64_ptr(ctx[X_MIDI_RING]), (MIDI_RING,))
+            mbuf = get_buffer(np.uint64(mport), nframes)
+            n_ev = np.int64(midi_count(mbuf))
+            event = np.uint64(arg) + np.uint64(8 * X_MIDI_EVENT)
+            for i in range(n_ev):
+                if midi_get(event, mbuf, np.uint32(i)) != 0:
+                    continue
+                size = ctx[X_MIDI_EVENT + 1]
+                if size < 1 or size > 3:
+                    continue  # sysex and the like: not ours
+                data = carray(_u8_ptr(ctx[X_MIDI_EVENT + 2]), (size,))
+                word = np.int64(data[0])
+                if size > 1:
+                    word |= np.int64(data[1]) << 8
+                if size > 2:
+                    word |= np.int64(data[2]) << 16
+                w = mring[MIDI_W]
+                if w - mring[MIDI_R] >= MIDI_CAPACITY:
+                    mring[MIDI_LOST] += 1
+                    continue
+                mring[MIDI_HEADER + w % MIDI_CAPACITY] = word
+                _store_fence()
+                mring[MIDI_W] = w + 1
         ctl[_CYCLES] += 1
         end = np.int64(frames_since(client))
         if end > ctl[_CB_MAX]:
@@ -160,7 +202,8 @@ def address_of(array: np.ndarray) -> int:
 
 
 def build_context(ctl: np.ndarray, client_ptr: int, in_ring=None, in_ports=(),
-                  out_ring=None, out_ports=()) -> np.ndarray:
+                  out_ring=None, out_ports=(), midi_port: int = 0,
+                  midi_ring: np.ndarray | None = None) -> np.ndarray:
     """The context array the callback reads (keep it alive while the client is active).
 
     Parameters
@@ -173,6 +216,10 @@ def build_context(ctl: np.ndarray, client_ptr: int, in_ring=None, in_ports=(),
         With one channel per port of ``in_ports`` / ``out_ports``.
     in_ports, out_ports : sequence of int
         ``jack_port_t *`` as integers.
+    midi_port : int
+        ``jack_port_t *`` of a MIDI input port (0: none).
+    midi_ring : np.ndarray [shape=(MIDI_RING,), dtype=int64], optional
+        Where its messages go (required with ``midi_port``).
 
     Returns
     -------
@@ -197,6 +244,11 @@ def build_context(ctl: np.ndarray, client_ptr: int, in_ring=None, in_ports=(),
     ctx[X_N_IN], ctx[X_N_OUT] = len(in_ports), len(out_ports)
     ports = list(in_ports) + list(out_ports)
     ctx[X_PORTS:X_PORTS + len(ports)] = ports
+    if midi_port:
+        if (midi_ring is None or midi_ring.dtype != np.int64 or midi_ring.shape != (MIDI_RING,)
+                or not midi_ring.flags.c_contiguous):
+            raise ValueError(f"a MIDI port needs a contiguous int64 ring of {MIDI_RING} words")
+        ctx[X_MIDI_PORT], ctx[X_MIDI_RING] = int(midi_port), address_of(midi_ring)
     return ctx
 
 

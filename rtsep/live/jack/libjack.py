@@ -5,10 +5,12 @@ Declared here, and nowhere else:
 - the latency API (``jack_set_latency_callback``, ``jack_port_set_latency_range``,
   ``jack_port_get_latency_range``, ``jack_recompute_total_latencies``), used by
   :mod:`rtsep.live.jack.latency`;
-- ``jack_set_process_callback`` with a native function pointer, and the three
-  functions the native process callback calls in JACK's realtime thread
+- ``jack_set_process_callback`` with a native function pointer, and the functions
+  the native process callback calls in JACK's realtime thread
   (``jack_port_get_buffer``, ``jack_last_frame_time``,
-  ``jack_frames_since_cycle_start``), used by :mod:`rtsep.live.jack.callback`.
+  ``jack_frames_since_cycle_start``, and for the MIDI input
+  ``jack_midi_get_event_count``, ``jack_midi_event_get``), used by
+  :mod:`rtsep.live.jack.callback`.
 
 The library is opened once (``libjack.so.0``, the one JACK-Client uses). JACK-Client's
 objects carry their C pointers (``client._ptr``, ``port._ptr``) as cdata of *its* FFI;
@@ -42,6 +44,9 @@ int jack_set_process_callback(jack_client_t *client, JackProcessCallback cb, voi
 void *jack_port_get_buffer(jack_port_t *port, jack_nframes_t nframes);
 jack_nframes_t jack_last_frame_time(const jack_client_t *client);
 jack_nframes_t jack_frames_since_cycle_start(const jack_client_t *client);
+uint32_t jack_midi_get_event_count(void *port_buffer);
+typedef struct { jack_nframes_t time; size_t size; unsigned char *buffer; } jack_midi_event_t;
+int jack_midi_event_get(jack_midi_event_t *event, void *port_buffer, uint32_t event_index);
 """
 
 ffi = cffi.FFI()
@@ -88,7 +93,8 @@ def address(pointer) -> int:
 
 
 def realtime_functions():
-    """``(port_get_buffer, last_frame_time, frames_since_cycle_start)`` for native code.
+    """``(port_get_buffer, last_frame_time, frames_since_cycle_start,
+    midi_get_event_count, midi_event_get)`` for native code.
 
     ctypes function objects at the library's own addresses (Numba compiles calls to
     ctypes functions into direct calls; no second handle of the library is opened).
@@ -101,7 +107,9 @@ def realtime_functions():
 
     return (at("jack_port_get_buffer", ctypes.c_ulong, ctypes.c_ulong, ctypes.c_uint),
             at("jack_last_frame_time", ctypes.c_uint, ctypes.c_ulong),
-            at("jack_frames_since_cycle_start", ctypes.c_uint, ctypes.c_ulong))
+            at("jack_frames_since_cycle_start", ctypes.c_uint, ctypes.c_ulong),
+            at("jack_midi_get_event_count", ctypes.c_uint, ctypes.c_ulong),
+            at("jack_midi_event_get", ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_uint))
 
 
 def set_process_callback(client, function_address: int, arg_address: int) -> None:
