@@ -300,3 +300,82 @@ def test_midi_map_files_are_checked(tmp_path):
     (tmp_path / "m.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not JSON"):
         MidiMap.from_file(tmp_path / "m.json")
+
+
+@pytest.mark.jack
+def test_nsm_session_names_the_client_saves_and_restores_controls(jack_server_factory, tmp_path):
+    """A session manager (this test, over real UDP) launches `rtsep live` with NSM_URL:
+    it announces, takes the client id as its JACK name, saves its controls on
+    /nsm/client/save, and a second launch in the same session gets them back."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from pythonosc.osc_message import OscMessage
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    from rtsep.live.jack.server import open_client
+
+    srv = jack_server_factory(256)
+    mgr = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    mgr.bind(("127.0.0.1", 0))
+    mgr.settimeout(60)
+    env = dict(os.environ, NSM_URL=f"osc.udp://127.0.0.1:{mgr.getsockname()[1]}/")
+    path = str(tmp_path / "session" / "rtsep.nXYZ")
+    (tmp_path / "session").mkdir()
+
+    def send(to, address, *args):
+        b = OscMessageBuilder(address=address)
+        for a in args:
+            b.add_arg(a)
+        mgr.sendto(b.build().dgram, to)
+
+    def expect(address):
+        while True:
+            data, peer = mgr.recvfrom(65536)
+            m = OscMessage(data)
+            if m.address == address:
+                return m, peer
+
+    def launch():
+        p = subprocess.Popen([sys.executable, "-m", "rtsep", "live", "--server", srv.name,
+                              "--test-model", "route:vocals"], env=env,
+                             stderr=subprocess.PIPE, text=True)
+        m, peer = expect("/nsm/server/announce")
+        assert m.params[0] == "rtsep" and m.params[3:5] == [1, 2]
+        send(peer, "/reply", "/nsm/server/announce", "hello", "test-manager", ":")
+        send(peer, "/nsm/client/open", path, "rtsep", "rtsep.nXYZ")
+        m, _ = expect("/reply")
+        assert m.params[0] == "/nsm/client/open"
+        return p, peer
+
+    p, peer = launch()
+    try:
+        c = open_client("rtsep-test-nsm", srv.name)
+        assert "rtsep.nXYZ:vocals_L" in [x.name for x in c.get_ports()]
+        c.close()
+        send(peer, "/nsm/client/save")
+        m, _ = expect("/reply")
+        assert m.params == ["/nsm/client/save", "saved"]
+        saved = json.loads(open(path + ".rtsep.json").read())
+        assert saved["controls"]["vocals"] == {"gain": 0.0, "mute": False, "solo": False}
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(15)
+    assert p.returncode == 0, p.stderr.read()
+    saved["controls"]["vocals"] = {"gain": -9.5, "mute": True, "solo": False}
+    open(path + ".rtsep.json", "w").write(json.dumps(saved))
+    p, peer = launch()
+    try:
+        send(peer, "/nsm/client/save")  # saves what it restored
+        expect("/reply")
+        again = json.loads(open(path + ".rtsep.json").read())
+        assert again["controls"]["vocals"] == {"gain": -9.5, "mute": True, "solo": False}
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(15)
+        mgr.close()
+    assert p.returncode == 0

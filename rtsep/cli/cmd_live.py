@@ -7,6 +7,7 @@ went away, a bad option or model; 1 an internal error.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -95,6 +96,16 @@ def _connect_in(value: str | None):
     return ports
 
 
+def _restore(sep, state: dict) -> None:
+    """The controls a session saved (unknown outputs or values: skipped with a note)."""
+    for name, controls in (state.get("controls") or {}).items():
+        for field, value in (controls or {}).items():
+            try:
+                sep.set_control(name, field, value)
+            except (ValueError, TypeError) as exc:
+                print(f"rtsep live: saved control {name}/{field} skipped: {exc}", file=sys.stderr)
+
+
 def run(args) -> int:
     from rtsep.constants import SAMPLE_RATE
     from rtsep.errors import JackError, ModelError
@@ -117,6 +128,15 @@ def run(args) -> int:
         prev[sig] = signal.signal(sig, lambda *_: stop.set())
     tty = sys.stderr.isatty()
     osc = None
+    nsm, state = None, {}
+    if os.environ.get("NSM_URL"):  # launched by a session manager: it names us
+        from rtsep.live.nsm import NsmSession
+
+        nsm = NsmSession(os.environ["NSM_URL"])
+        args.name = nsm.wait_open()
+        state = nsm.load_state()
+        print(f"rtsep live: in the session of {nsm.server_name or 'a session manager'} as "
+              f"{args.name!r} ({nsm.state_file})", file=sys.stderr)
     sep = LiveSeparator(model, client_name=args.name, servername=args.server,
                         lookahead=args.lookahead, model_hop=args.model_hop,
                         reserve_periods=args.reserve_periods, gains=gains,
@@ -124,7 +144,17 @@ def run(args) -> int:
                         worker_nice=args.worker_nice, reconnect=args.reconnect,
                         midi=not args.no_midi, midi_map=args.midi_map)
     try:
-        sep.start(progress=lambda msg: print(f"rtsep live: {msg}", file=sys.stderr, flush=True))
+        try:
+            sep.start(progress=lambda msg: print(f"rtsep live: {msg}", file=sys.stderr, flush=True))
+        except Exception as exc:
+            if nsm is not None:
+                nsm.opened(False, f"rtsep live could not start: {exc}")
+            raise
+        if nsm is not None:
+            _restore(sep, state)
+            nsm.opened(True, f"rtsep live running as {args.name!r}")
+            nsm.serve(lambda path: write_json_atomic(
+                path, {"controls": {name: sep.control(name) for name in LIVE_OUTPUTS}}))
         plan = sep.plan
         for note in plan.notes:
             print(f"rtsep live: {note}", file=sys.stderr)
@@ -190,6 +220,8 @@ def run(args) -> int:
     finally:
         if osc is not None:
             osc.close()
+        if nsm is not None:
+            nsm.close()
         sep.stop()
         for sig, handler in prev.items():
             signal.signal(sig, handler)
