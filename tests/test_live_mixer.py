@@ -379,3 +379,25 @@ def test_nsm_session_names_the_client_saves_and_restores_controls(jack_server_fa
         p.wait(15)
         mgr.close()
     assert p.returncode == 0
+
+
+@pytest.mark.jack
+def test_ports_describe_themselves_in_jack_metadata(jack_server_factory):
+    """Pretty names, port groups and order are set on our ports (what patchbays show)."""
+    import jack
+
+    from rtsep.live.jack.server import open_client
+
+    srv = jack_server_factory(256)
+    with LiveSeparator(RouteModel("vocals"), client_name="rtsep-meta", servername=srv.name):
+        c = open_client("rtsep-test-meta", srv.name)
+        try:
+            port = c.get_port_by_name("rtsep-meta:vocals_R")
+            assert jack.get_property(port, jack.METADATA_PRETTY_NAME)[0] == b"Vocals R"
+            assert jack.get_property(port, jack.METADATA_PORT_GROUP)[0] == b"vocals"
+            main = c.get_port_by_name("rtsep-meta:main_L")
+            assert jack.get_property(main, jack.METADATA_PRETTY_NAME)[0] == b"Main L"
+            midi = c.get_port_by_name("rtsep-meta:midi_in")
+            assert jack.get_property(midi, jack.METADATA_PRETTY_NAME)[0] == b"MIDI control in"
+        finally:
+            c.close()

@@ -287,6 +287,25 @@ class LiveSeparator:
         self._outports = [client.outports.register(n) for n in PORT_NAMES_OUT]
         self._midiport = client.midi_inports.register("midi_in") if self.midi else None
 
+    def _describe_ports(self, client) -> None:
+        """JACK metadata of our ports: pretty names ("Vocals L"), port groups (the stereo
+        pairs), order, and the MIDI port's signal type; a server without metadata
+        support (or PipeWire's partial one) is fine without them."""
+        import jack
+
+        try:
+            for i, port in enumerate(self._ports()):
+                short = port.shortname
+                stem, _, side = short.rpartition("_")
+                pretty = f"{stem.capitalize()} {side}" if side in ("L", "R") else "MIDI control in"
+                client.set_property(port, jack.METADATA_PRETTY_NAME, pretty)
+                client.set_property(port, jack.METADATA_ORDER, str(i),
+                                    "http://www.w3.org/2001/XMLSchema#integer")
+                if side in ("L", "R"):
+                    client.set_property(port, jack.METADATA_PORT_GROUP, stem)
+        except (jack.JackError, AttributeError) as exc:  # pragma: no cover - server dependent
+            self.worker_events.append(f"JACK port metadata not set: {exc}")
+
     def _ports(self) -> list:
         """Every port of ours (audio in, audio out, MIDI in)."""
         return [*self._inports, *self._outports, *([self._midiport] if self._midiport else [])]
@@ -329,6 +348,7 @@ class LiveSeparator:
                                         self.latency_samples)
         self._install_callbacks(client)
         client.activate()
+        self._describe_ports(client)
 
     def _install_callbacks(self, client) -> None:
         from rtsep.live.jack import callback
