@@ -2,6 +2,7 @@
 
 Modules: :mod:`~rtsep.live.client` (:class:`LiveSeparator`), :mod:`~rtsep.live.control`
 (the shared memory), :mod:`~rtsep.live.plan`, :mod:`~rtsep.live.worker`,
+:mod:`~rtsep.live.mixer`, :mod:`~rtsep.live.osc`, :mod:`~rtsep.live.midi`, :mod:`~rtsep.live.nsm`,
 :mod:`~rtsep.live.stats`, :mod:`~rtsep.live.ringbuf`, :mod:`~rtsep.live.probe` (play and
 record through JACK), :mod:`~rtsep.live.demo`, and :mod:`rtsep.live.jack`: the libjack
 binding, the native process callback, latency reporting and a private test server.
@@ -12,8 +13,16 @@ Structure
 
     JACK process callback                    worker (thread or process)
     ---------------------                    --------------------------
-    in_L, in_R  --push-->  input ring  --read-->  StreamingSeparator.process
-    10 outputs <--pop---  output ring <--write--  (model + DSP), gains
+    in_L, in_R  --push-->  input ring  --read-->  StreamingSeparator.process (model + DSP)
+    14 outputs <--pop---  output ring <--write--  Mixer: gains/mute/solo with ramps,
+    midi_in     --copy-->  MIDI ring               main (delayed input), mix bus
+                               |
+                client threads: MIDI map, OSC, terminal mixer, NSM -> control table
+
+The outputs (:mod:`~rtsep.live.mixer`) are the five engine outputs, ``main`` (the input
+at exactly the reported latency) and ``mix`` (the stems after their gains); their
+gain, mute and solo live in a control table of the shared block that the client's
+control threads write and the worker reads (no lock on the audio side).
 
 The process callback only copies between port buffers and the two preallocated
 single-producer/single-consumer rings of :mod:`rtsep.live.ringbuf`, and updates a few
