@@ -269,6 +269,37 @@ def test_cli_exits_cleanly_when_server_is_killed(jack_server_factory, tmp_path):
 
 
 @pytest.mark.jack
+def test_cli_waits_for_a_restarted_server_by_default(jack_server_factory, tmp_path):
+    """`rtsep live` (reconnect on by default) outlives its server: it says so, comes back
+    when a server of the same name does, keeps counting cycles, and exits 0 on SIGTERM."""
+    srv = jack_server_factory(256)
+    p, stats = _start_cli(srv, tmp_path, "rtsep-back")
+    time.sleep(1.5)
+    srv.kill()
+    time.sleep(1.5)
+    assert p.poll() is None  # still there, waiting
+    srv.start()
+    deadline = time.monotonic() + 30
+    while not _port_exists(srv, "rtsep-back:vocals_L"):
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.3)
+    s = json.loads(stats.read_text())
+    assert _reported(srv, "rtsep-back:vocals_L", jl.CAPTURE)[0] == s["latency_samples"]
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=15)
+    assert p.returncode == 0, err
+    assert "waiting for it to come back" in err and "reconnected" in err, err
+
+
+def _port_exists(srv, name: str) -> bool:
+    c = open_client("rtsep-test-observer", srv.name)
+    try:
+        return name in [p.name for p in c.get_ports()]
+    finally:
+        c.close()
+
+
+@pytest.mark.jack
 def test_streaming_model_runs_at_hop_one_on_a_jax_worker(jack_server_factory, tmp_path):
     """A ``stream_*`` artifact: the worker process steps it through Keras on JAX at
     model hop 1, the latency is the floor plus the reserve, and it plays without
