@@ -1,8 +1,6 @@
-"""Audio files in and out: reading (any rate, mono or stereo) and atomic writing.
-
-Mono input is duplicated to both channels (the models are stereo). Files with more
-than two channels are refused. Other sample rates are resampled to 44.1 kHz with
-soxr (VHQ) unless ``resample=False``, which refuses them.
+"""Audio files in and out: whole files read (:func:`read_audio`, over the block reader
+of :mod:`rtsep.io.decode`: any format, any rate, mono duplicated, more channels
+downmixed) and atomic writing, whole or block by block (:class:`StemWriter`).
 """
 
 from __future__ import annotations
@@ -37,12 +35,13 @@ class AudioInfo:
 
 
 def read_audio(path, *, sample_rate: int = SAMPLE_RATE, resample: bool = True):
-    """Read an audio file as float32 stereo at ``sample_rate``.
+    """Read a whole audio file as float32 stereo at ``sample_rate``
+    (:func:`rtsep.io.decode.open_audio`'s blocks, joined).
 
     Parameters
     ----------
     path : str | Path
-        WAV, FLAC or OGG (anything libsndfile reads).
+        Anything libsndfile or FFmpeg reads.
 
     Returns
     -------
@@ -52,39 +51,16 @@ def read_audio(path, *, sample_rate: int = SAMPLE_RATE, resample: bool = True):
     Raises
     ------
     AudioError
-        Missing, unreadable, empty, more than 2 channels, or another rate with
-        ``resample=False``.
+        Missing, unreadable, empty, NaN samples, or another rate with ``resample=False``.
     """
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, expected an audio file")
-    try:
-        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(f"{path}: cannot read audio ({exc}); supported: WAV, FLAC, OGG") from None
-    if x.shape[0] == 0:
-        raise AudioError(f"{path}: the file holds no samples")
-    channels = x.shape[1]
-    if channels > N_CHANNELS:
-        raise AudioError(f"{path}: {channels} channels; rtsep takes mono or stereo")
-    mono = channels == 1
-    if mono:
-        x = np.repeat(x, 2, axis=1)
-    resampled = sr != sample_rate
-    if resampled:
-        if not resample:
-            raise AudioError(f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz "
-                             "(allow resampling or convert the file)")
-        import soxr
+    from rtsep.io.decode import open_audio
 
-        x = soxr.resample(x, sr, sample_rate, quality="VHQ").astype(np.float32)
-    if not np.all(np.isfinite(x)):
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        raise AudioError(f"{path}: {bad} samples are NaN or infinite")
-    info = AudioInfo(path, int(sr), channels, int(x.shape[0]), resampled, mono)
-    return np.ascontiguousarray(x, np.float32), info
+    with open_audio(path, resample=resample, sample_rate=sample_rate) as src:
+        x = np.concatenate(list(src.blocks()))
+        src_info = src.info
+    info = AudioInfo(src_info.path, src_info.sample_rate, src_info.channels, int(x.shape[0]),
+                     src_info.sample_rate != sample_rate, src_info.channels == 1)
+    return x, info
 
 
 def write_audio_atomic(path, x: np.ndarray, sample_rate: int = SAMPLE_RATE,

@@ -70,22 +70,25 @@ class SourceInfo:
 
 
 class AudioSource:
-    """An open audio file, read in blocks as float32 stereo at 44.1 kHz.
+    """An open audio file, read in blocks as float32 stereo (at 44.1 kHz by default).
 
     Use :func:`open_audio`; close it (or use it as a context manager) when done.
 
     Attributes
     ----------
     info : SourceInfo
+    sample_rate : int
+        The blocks' rate.
     samples : int or None
-        Length at 44.1 kHz when the file says (for progress; the blocks are the truth).
+        Length at that rate when the file says (for progress; the blocks are the truth).
     """
 
-    def __init__(self, info: SourceInfo, blocks_fn, close_fn):
+    def __init__(self, info: SourceInfo, blocks_fn, close_fn, sample_rate: int = SAMPLE_RATE):
         self.info = info
+        self.sample_rate = int(sample_rate)
         self._blocks_fn = blocks_fn
         self._close_fn = close_fn
-        self.samples = None if info.seconds is None else int(round(info.seconds * SAMPLE_RATE))
+        self.samples = None if info.seconds is None else int(round(info.seconds * sample_rate))
 
     def blocks(self, n: int = BLOCK_SAMPLES) -> Iterator[np.ndarray]:
         """The file's audio from the start, in blocks of about ``n`` samples.
@@ -100,7 +103,7 @@ class AudioSource:
             if not np.isfinite(x).all():
                 at = done + int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
                 raise AudioError(f"{self.info.path}: NaN or infinite samples at "
-                                 f"{at / SAMPLE_RATE:.2f} s (sample {at} at 44.1 kHz)")
+                                 f"{at / self.sample_rate:.2f} s (sample {at})")
             done += x.shape[0]
             if x.shape[0]:
                 yield x
@@ -124,14 +127,16 @@ def _stereo(x: np.ndarray, info: SourceInfo) -> np.ndarray:
     return np.ascontiguousarray(x, np.float32)
 
 
-def open_audio(path, *, resample: bool = True) -> AudioSource:
+def open_audio(path, *, resample: bool = True, sample_rate: int = SAMPLE_RATE) -> AudioSource:
     """Open ``path`` for reading in blocks (module docstring).
 
     Parameters
     ----------
     path : str or os.PathLike
     resample : bool
-        False: refuse a file whose rate is not 44.1 kHz.
+        False: refuse a file whose rate is not ``sample_rate``.
+    sample_rate : int
+        The rate of the blocks (44.1 kHz: the models').
 
     Returns
     -------
@@ -162,22 +167,22 @@ def open_audio(path, *, resample: bool = True) -> AudioSource:
         close = f.close
     else:
         info, raw, close = _open_ffmpeg(path)
-    if info.sample_rate != SAMPLE_RATE:
+    if info.sample_rate != sample_rate:
         if not resample:
             close()
-            raise AudioError(f"{path}: sample rate {info.sample_rate} Hz, expected {SAMPLE_RATE} Hz "
+            raise AudioError(f"{path}: sample rate {info.sample_rate} Hz, expected {sample_rate} Hz "
                              "(allow resampling or convert the file)")
-        raw = _resampled(raw, info)
-    return AudioSource(info, raw, close)
+        raw = _resampled(raw, info, sample_rate)
+    return AudioSource(info, raw, close, sample_rate)
 
 
-def _resampled(raw, info: SourceInfo):
-    """``raw`` blocks resampled to 44.1 kHz in a stream (soxr VHQ)."""
+def _resampled(raw, info: SourceInfo, rate: int):
+    """``raw`` blocks resampled to ``rate`` in a stream (soxr VHQ)."""
     import soxr
 
     def blocks(n):
         channels = 1 if info.channels == 1 else N_CHANNELS
-        rs = soxr.ResampleStream(info.sample_rate, SAMPLE_RATE, channels, dtype="float32",
+        rs = soxr.ResampleStream(info.sample_rate, rate, channels, dtype="float32",
                                  quality="VHQ")
         for x in raw(n):
             yield rs.resample_chunk(np.ascontiguousarray(x, np.float32), last=False)
