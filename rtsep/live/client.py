@@ -289,8 +289,7 @@ class LiveSeparator:
 
     def _describe_ports(self, client) -> None:
         """JACK metadata of our ports: pretty names ("Vocals L"), port groups (the stereo
-        pairs), order, and the MIDI port's signal type; a server without metadata
-        support (or PipeWire's partial one) is fine without them."""
+        pairs) and order; a server without metadata support is fine without them."""
         import jack
 
         try:
