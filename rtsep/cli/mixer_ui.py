@@ -174,7 +174,7 @@ def _split_keys(data: str) -> list[str]:
     return out
 
 
-def run_ui(sep, stop: threading.Event, stats_fn, refresh_s: float = 0.1) -> str:
+def run_ui(sep, stop: threading.Event, stats_fn, refresh_s: float = 0.25) -> str:
     """Draw the mixer and apply keys until ``q``, ``stop`` or a fault ends the client.
 
     Parameters
