@@ -121,6 +121,11 @@ def test_server_restart_rejoins_with_same_ports_connections_and_latency(jack_ser
         assert any("reconnected" in e for e in events), events
         assert sep.client.name == name
         assert sep.latency_samples == lat
+        # JACK recomputes latencies after the restored connections asynchronously
+        deadline = time.monotonic() + 5
+        while (_reported(srv, f"{name}:vocals_L", jl.CAPTURE) != reported
+               and time.monotonic() < deadline):
+            sep.wait(0.1)
         assert _reported(srv, f"{name}:vocals_L", jl.CAPTURE) == reported
         assert _reported(srv, f"{name}:in_L", jl.PLAYBACK)[0] >= lat
         watcher = open_client("rtsep-test-watch", srv.name)
