@@ -111,7 +111,6 @@ def run(args) -> int:
     from rtsep.errors import JackError, ModelError
     from rtsep.io.jsonio import write_json_atomic
     from rtsep.live.client import DEFAULT_WORKER, LiveSeparator, parse_gains
-    from rtsep.live.mixer import LIVE_OUTPUTS
     from rtsep.live.stats import format_status
     from rtsep.runtime.stand_ins import parse_test_model
 
@@ -153,8 +152,7 @@ def run(args) -> int:
         if nsm is not None:
             _restore(sep, state)
             nsm.opened(True, f"rtsep live running as {args.name!r}")
-            nsm.serve(lambda path: write_json_atomic(
-                path, {"controls": {name: sep.control(name) for name in LIVE_OUTPUTS}}))
+            nsm.serve(lambda path: write_json_atomic(path, {"controls": sep.controls()}))
         plan = sep.plan
         for note in plan.notes:
             print(f"rtsep live: {note}", file=sys.stderr)
@@ -177,7 +175,7 @@ def run(args) -> int:
 
         def stats_now():
             s = sep.stats()
-            s["controls"] = {name: sep.control(name) for name in LIVE_OUTPUTS}
+            s["controls"] = sep.controls()
             s.update(sep.midi_counts())
             if osc is not None:
                 s.update(osc_received=osc.received, osc_invalid=osc.invalid)

@@ -99,7 +99,7 @@ class AudioSource:
         """
         done = 0
         for raw in self._blocks_fn(n):
-            x = _stereo(raw, self.info)
+            x = _stereo(raw)
             if not np.isfinite(x).all():
                 at = done + int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
                 raise AudioError(f"{self.info.path}: NaN or infinite samples at "
@@ -120,7 +120,7 @@ class AudioSource:
         self.close()
 
 
-def _stereo(x: np.ndarray, info: SourceInfo) -> np.ndarray:
+def _stereo(x: np.ndarray) -> np.ndarray:
     """Float32 (n, 2) from a decoded block (n, 1 or 2)."""
     if x.shape[1] == 1:
         x = np.repeat(x, N_CHANNELS, axis=1)

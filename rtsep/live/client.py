@@ -222,6 +222,10 @@ class LiveSeparator:
             raise RuntimeError("the client is not running")
         return sh.controls.get(output)
 
+    def controls(self) -> dict[str, dict]:
+        """:meth:`control` of every output, by name (what a session saves)."""
+        return {name: self.control(name) for name in LIVE_OUTPUTS}
+
     def levels(self) -> dict[str, tuple[float, float]]:
         """Each output's level now: ``{name: (peak dBFS, RMS dBFS)}`` (empty before start)."""
         from rtsep.live.mixer import level_db
@@ -248,16 +252,10 @@ class LiveSeparator:
             Told what is happening once the server has answered (loading can take
             a while).
         """
-        import jack
-
         from rtsep.live.jack.server import open_client
 
         client = open_client(self.client_name, self.servername)
-        self.client = client
-        # libjack's own messages (e.g. several lines when the server dies) are kept
-        # in jack_messages instead of stderr: our errors say what happened, once
-        jack.set_error_function(self.jack_messages.append)
-        jack.set_info_function(self.jack_messages.append)
+        self._adopt(client)
         if progress is not None:
             progress(f"connected to JACK as {client.name!r} ({client.samplerate} Hz, period "
                      f"{client.blocksize}); loading and warming the model ...")
@@ -267,6 +265,39 @@ class LiveSeparator:
             self.stop()
             raise
         return self
+
+    def _adopt(self, client) -> None:
+        """Make ``client`` ours; libjack's own messages (e.g. several lines when the server
+        dies) go to :attr:`jack_messages` instead of stderr: our errors say what happened,
+        once."""
+        import jack
+
+        self.client = client
+        jack.set_error_function(self.jack_messages.append)
+        jack.set_info_function(self.jack_messages.append)
+
+    def _close_client(self) -> bool:
+        """Deactivate (unless the server is gone) and close the client, and drop what
+        refers to it; returns whether there was one."""
+        client, self.client = self.client, None
+        if client is None:
+            return False
+        if not self._shutdown.is_set():
+            try:
+                client.deactivate()
+            except Exception:  # noqa: BLE001 - server gone while stopping
+                pass
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - the server is gone
+            pass
+        # the callbacks (a reference cycle with the client) hold views of the
+        # shared memory: collect them so that the block can be closed
+        self.reporter = None
+        self._inports = self._outports = self._midiport = None
+        del client
+        gc.collect()
+        return True
 
     @staticmethod
     def _check_server(client) -> int:
@@ -449,24 +480,7 @@ class LiveSeparator:
             sh.ctl[Word.STOP] = 1
         if self._midi_input is not None:
             self._midi_input.close()
-        client, self.client = self.client, None
-        had_client = client is not None
-        if client is not None:
-            if not self._shutdown.is_set():
-                try:
-                    client.deactivate()
-                except Exception:  # noqa: BLE001 - server gone while stopping
-                    pass
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001
-                pass
-            # the callbacks (a reference cycle with the client) hold views of the
-            # shared memory: collect them so that the block can be closed
-            self.reporter = None
-            self._inports = self._outports = self._midiport = None
-            del client
-            gc.collect()
+        had_client = self._close_client()
         self._worker.join()
         if sh is not None:
             self._stats_final = self._stats.read(sh, self.plan, self._latency_samples)
@@ -601,8 +615,6 @@ class LiveSeparator:
             ``"waiting"`` (no server yet), ``"back"`` (live again) or ``"failed"`` (the
             new server cannot be used: :attr:`shutdown_reason` says why).
         """
-        import jack
-
         from rtsep.live.jack.server import open_client
 
         now = time.monotonic()
@@ -610,15 +622,7 @@ class LiveSeparator:
             why = self._shutdown_reason or "no reason given"
             self.worker_events.append(f"the JACK server shut down ({why}); waiting for it to "
                                       "come back")
-            old, self.client = self.client, None
-            try:
-                old.close()
-            except Exception:  # noqa: BLE001 - the server is gone
-                pass
-            self.reporter = None
-            self._inports = self._outports = self._midiport = None
-            del old
-            gc.collect()
+            self._close_client()
             self._next_try = now
         if now < self._next_try:
             return "waiting"
@@ -627,9 +631,7 @@ class LiveSeparator:
             client = open_client(self.client_name, self.servername)
         except JackError:
             return "waiting"
-        self.client = client
-        jack.set_error_function(self.jack_messages.append)
-        jack.set_info_function(self.jack_messages.append)
+        self._adopt(client)
         try:
             self._check_server(client)
         except JackError as exc:

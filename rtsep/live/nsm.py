@@ -64,12 +64,9 @@ class NsmSession:
                   os.getpid())
 
     def send(self, address: str, *args) -> None:
-        from pythonosc.osc_message_builder import OscMessageBuilder
+        from rtsep.live.osc import datagram
 
-        b = OscMessageBuilder(address=address)
-        for a in args:
-            b.add_arg(a)
-        self.sock.sendto(b.build().dgram, self.server)
+        self.sock.sendto(datagram(address, *args), self.server)
 
     def _receive(self):
         """The next message ``(address, params)``, or None after the socket's timeout."""

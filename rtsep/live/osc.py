@@ -35,6 +35,17 @@ FIELDS = ("gain", "mute", "solo")
 log = logging.getLogger(__name__)
 
 
+def datagram(address: str, *args) -> bytes:
+    """An OSC message as the bytes of one UDP datagram (argument types as python-osc infers
+    them: int -> i, float -> f, str -> s)."""
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    b = OscMessageBuilder(address=address)
+    for a in args:
+        b.add_arg(a)
+    return b.build().dgram
+
+
 class OscControl:
     """An OSC server thread that drives ``sep``'s controls and sends meters.
 
@@ -149,13 +160,8 @@ class OscControl:
                     self._send(dest, f"/rtsep/{out}/level", [float(peak), float(rms)])
 
     def _send(self, dest, address: str, args) -> None:
-        from pythonosc.osc_message_builder import OscMessageBuilder
-
-        b = OscMessageBuilder(address=address)
-        for a in args:
-            b.add_arg(a)
         try:
-            self._server.socket.sendto(b.build().dgram, (dest[0], int(dest[1])))
+            self._server.socket.sendto(datagram(address, *args), (dest[0], int(dest[1])))
         except OSError:
             pass  # a subscriber gone away: UDP does not care, neither do we
 
@@ -170,4 +176,4 @@ class OscControl:
             t.join(2)
 
 
-__all__ = ["METER_S", "OscControl"]
+__all__ = ["METER_S", "OscControl", "datagram"]
