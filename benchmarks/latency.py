@@ -20,6 +20,12 @@ Usage::
     python benchmarks/latency.py                              # periods 64..1024, route test model
     python benchmarks/latency.py --model default --model-hop auto --periods 256,1024
     python benchmarks/latency.py --server default             # your running server, its period
+    python benchmarks/latency.py --rate 48000 --periods 256,1024  # a 48 kHz server
+    python benchmarks/latency.py --pipewire --rate 48000 --periods 256,1024  # PipeWire's JACK
+
+``--pipewire`` starts a private headless PipeWire daemon
+(:class:`rtsep.live.jack.server.PipeWireServer`), forces its rate and quantum, and
+measures in a child process run under ``pw-jack``.
 """
 
 from __future__ import annotations
@@ -84,12 +90,38 @@ def measure(args, servername: str | None) -> dict:
         "click_delays": delays, "click_peaks": [round(p, 5) for p in peaks],
         "engine_latency_samples": plan.engine_latency_samples,
         "reserve_periods": plan.reserve_periods, "model_hop": plan.model_hop,
-        "lookahead": args.lookahead, "latency_ms": round(1e3 * lat / SAMPLE_RATE, 2),
+        "lookahead": args.lookahead, "rate": s["rate"],
+        "latency_ms": round(1e3 * lat / s["rate"], 2),
         "model": args.test_model or args.model, "model_call_ms": round(plan.model_ms, 3),
         "device": plan.device, "worker": args.worker,
         "frame_time_discontinuities": res.discontinuities, "underruns": s["underruns"],
         "tries": tries,
     }
+
+
+def _on_pipewire(args, argv) -> int:
+    """Each period on a private PipeWire daemon, measured by this script under pw-jack."""
+    import subprocess
+
+    from rtsep.live.jack.server import PipeWireServer
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = [a for a in argv if a != "--pipewire"]
+    rc = 0
+    with PipeWireServer(rate=args.rate) as pw:
+        for period in (int(p) for p in args.periods.split(",")):
+            pw.set_quantum(period)
+            cmd = pw.command([sys.executable, __file__, *argv, "--server", "default"])
+            res = subprocess.run(cmd, env=pw.env(), capture_output=True, text=True)
+            for line in res.stdout.splitlines():
+                if line.startswith("{"):
+                    row = json.loads(line)
+                    row["server"] = "pipewire"
+                    print(json.dumps(row), flush=True)
+            if res.returncode:
+                print(res.stderr.strip()[-2000:], file=sys.stderr)
+                rc = res.returncode
+    return rc
 
 
 def main(argv=None) -> int:
@@ -110,6 +142,10 @@ def main(argv=None) -> int:
     ap.add_argument("--reserve-periods", type=int, default=None)
     ap.add_argument("--worker", choices=("process", "thread"), default="process")
     ap.add_argument("--clicks", type=int, default=4)
+    ap.add_argument("--rate", type=int, default=SAMPLE_RATE,
+                    help="sample rate of the private servers (Hz) [default: 44100]")
+    ap.add_argument("--pipewire", action="store_true",
+                    help="a private PipeWire daemon (through pw-jack) instead of jackd")
     args = ap.parse_args(argv)
     from rtsep.errors import RtsepError
     from rtsep.live.jack.server import DummyServer
@@ -118,9 +154,11 @@ def main(argv=None) -> int:
         if args.server:
             print(json.dumps(measure(args, args.server)), flush=True)
             return 0
+        if args.pipewire:
+            return _on_pipewire(args, argv)
         for period in (int(p) for p in args.periods.split(",")):
             name = f"rtsep-latency-{os.getpid()}-{period}"
-            with DummyServer(name, period=period, sync=not args.async_server):
+            with DummyServer(name, period=period, rate=args.rate, sync=not args.async_server):
                 print(json.dumps(measure(args, name)), flush=True)
     except RtsepError as exc:
         print(f"latency: error: {exc}", file=sys.stderr)

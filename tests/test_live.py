@@ -197,9 +197,29 @@ def test_callback_runs_while_python_holds_the_gil(jack_server_factory):
 
 
 @pytest.mark.jack
-def test_other_sample_rate_is_refused(jack_server_factory):
-    srv = jack_server_factory(256, rate=48000)
-    with pytest.raises(JackError, match=r"48000 Hz.*44100"):
+@pytest.mark.parametrize("rate,period", [(48000, 256), (48000, 1024), (96000, 256)])
+def test_click_delay_equals_reported_latency_at_other_rates(jack_server_factory, rate, period):
+    """At 48 and 96 kHz the worker resamples around the 44.1 kHz engine; the reported
+    latency (resamplers included, made whole) is still where the click comes out."""
+    srv = jack_server_factory(period, rate=rate)
+    with LiveSeparator(RouteModel("vocals"), client_name="rtsep", servername=srv.name) as sep:
+        lat = sep.latency_samples
+        plan = sep.plan
+        assert plan.rate == rate and sep.stats()["rate"] == rate
+        assert lat == plan.engine_latency_samples + (1 + plan.reserve_periods) * period
+        assert plan.engine_latency_samples > 4095 * rate / SAMPLE_RATE
+        res = _measure(srv, sep, _ports("rtsep", ("vocals_L", "main_R")))
+        assert (res.delays == lat).all(), (res.delays, lat)
+        assert (res.peaks[:, 1] == 1.0).all(), res.peaks  # main: the click, bit for bit
+        assert (res.peaks[:, 0] > 0.4).all(), res.peaks  # vocals: band-limited to 20 kHz
+        assert _reported(srv, "rtsep:vocals_L", jl.CAPTURE) == (lat, lat)
+        assert _reported(srv, "rtsep:in_R", jl.PLAYBACK) == (lat, lat)
+
+
+@pytest.mark.jack
+def test_a_rate_without_an_exact_latency_is_refused(jack_server_factory):
+    srv = jack_server_factory(256, rate=47999)
+    with pytest.raises(JackError, match=r"47999 Hz.*standard rate.*jackd: .*-r 48000"):
         LiveSeparator(RouteModel("vocals"), client_name="rtsep-sr", servername=srv.name).start()
 
 

@@ -46,7 +46,8 @@ def test_buffers_apply_gains_channel_major():
     controls.set_gains((1.0, 0.5, 1.0, 1.0, 0.0, 1.0, 1.0))
     bufs = Buffers(2, controls)
     bufs.block[:3] = np.array([[1, -1], [2, -2], [3, -3]], np.float32)
-    cm = bufs.process(Echo(), 3)
+    cm, count = bufs.process(Echo(), 3)
+    assert count == 3
     np.testing.assert_allclose(cm[2, :3], [0.5, 1.0, 1.5], rtol=1e-6)   # drums L
     np.testing.assert_allclose(cm[3, :3], [-0.5, -1.0, -1.5], rtol=1e-6)  # drums R
     assert not cm[8:10, :3].any()  # instrumental muted

@@ -237,10 +237,22 @@ class LiveSeparator:
 
     @property
     def latency_samples(self) -> int:
-        """Total latency in effect (input to output), in samples; what JACK is told."""
+        """Total latency in effect (input to output), in samples at the server's rate;
+        what JACK is told."""
         if self._sh is None:
             return self._latency_samples
-        return int(self._sh.ctl[Word.ENGINE_LAT] + self._sh.ctl[Word.PREFILL])
+        ctl = self._sh.ctl
+        while True:  # the worker writes the two words one after the other
+            lat = int(ctl[Word.ENGINE_LAT] + ctl[Word.PREFILL])
+            if lat == int(ctl[Word.ENGINE_LAT] + ctl[Word.PREFILL]):
+                return lat
+
+    @property
+    def rate(self) -> int:
+        """The server's sample rate the worker runs at now (Hz)."""
+        if self._sh is None or not self._sh.ctl[Word.RATE]:
+            return self.plan.rate if self.plan else SAMPLE_RATE
+        return int(self._sh.ctl[Word.RATE])
 
     # -- start / stop ------------------------------------------------------------------
     def start(self, progress=None) -> "LiveSeparator":
@@ -302,15 +314,17 @@ class LiveSeparator:
     @staticmethod
     def _check_server(client) -> int:
         """The server's period, once its rate and period are ones rtsep can run at."""
-        if client.samplerate != SAMPLE_RATE:
-            raise JackError(
-                f"the JACK server runs at {client.samplerate} Hz; rtsep live needs "
-                f"{SAMPLE_RATE} Hz (its models are trained at that rate). Restart the server "
-                f"with -r {SAMPLE_RATE}")
+        from rtsep.live.jack.server import remedy
+        from rtsep.live.rate import supported
+
+        why = supported(client.samplerate)
+        if why:
+            raise JackError(f"the JACK server runs at {client.samplerate} Hz, which rtsep live "
+                            f"cannot follow ({why}). {remedy(rate=48000)}")
         period = int(client.blocksize)
         if period > MAX_PERIOD:
             raise JackError(f"JACK period {period} is larger than the {MAX_PERIOD} frames rtsep "
-                            "supports; use a smaller -p")
+                            f"supports. {remedy(period=1024)}")
         return period
 
     def _register_ports(self, client) -> None:
@@ -349,10 +363,11 @@ class LiveSeparator:
         # if stop() is never called: stop the worker, remove the shared memory at exit
         self._finalizer = weakref.finalize(self, _emergency_stop, sh)
         sh.controls.set_gains(self.gains)
+        sh.ctl[Word.RATE] = int(client.samplerate)
         params = WorkerParams(period=period, lookahead=self.lookahead, model_hop=self.model_hop,
                               reserve_periods=self.reserve_periods,
                               threads=self.threads, nice=self.worker_nice,
-                              rtprio=self.worker_rtprio)
+                              rtprio=self.worker_rtprio, rate=int(client.samplerate))
         self._params = params
         self._worker.start(self.model, params, sh)
         from rtsep.live.jack.callback import process_callback
@@ -396,8 +411,7 @@ class LiveSeparator:
 
         def blocksize(frames):
             ctl[Word.PERIOD] = frames
-            plan = self.plan
-            need = frames + plan.reserve_periods * plan.prefill_samples // (1 + plan.reserve_periods)
+            need = self._prefill_for(frames, int(ctl[Word.RATE]))
             if need > ctl[Word.PREFILL_REQ]:
                 ctl[Word.PREFILL_REQ] = need
 
@@ -409,15 +423,39 @@ class LiveSeparator:
             self._shutdown.set()
 
         def samplerate(rate):
-            if rate != SAMPLE_RATE:
-                self._shutdown_reason = f"sample rate changed to {rate} Hz"
-                self._shutdown.set()
+            self._set_rate(int(rate))
 
-        blocksize(int(client.blocksize))  # a reconnection may find another period
+        self._set_rate(int(client.samplerate))  # a reconnection may find another rate
+        blocksize(int(client.blocksize))  # ... or another period
         client.set_blocksize_callback(blocksize)
         client.set_xrun_callback(xrun)
         client.set_shutdown_callback(shutdown)
         client.set_samplerate_callback(samplerate)
+
+    def _prefill_for(self, period: int, rate: int) -> int:
+        """Prefill (``P + R``, frames) for ``period`` at ``rate``: the reserve measured at
+        start, as a time (rounded up to whole frames at ``rate``)."""
+        plan = self.plan
+        reserve = plan.reserve_periods * plan.prefill_samples // (1 + plan.reserve_periods)
+        return int(period) + -(-reserve * int(rate) // plan.rate)
+
+    def _set_rate(self, rate: int) -> None:
+        """The server runs at ``rate`` (JACK's sample-rate callback, or a reconnection):
+        the worker follows a change (:meth:`rtsep.live.worker._Loop._follow_rate`), or,
+        when rtsep cannot run at that rate, the client stops."""
+        from rtsep.live.rate import supported
+
+        ctl = self._sh.ctl
+        if rate == int(ctl[Word.RATE]):
+            return
+        why = supported(rate)
+        if why:
+            self._shutdown_reason = f"sample rate changed to {rate} Hz ({why})"
+            self._shutdown.set()
+            return
+        ctl[Word.PREFILL_REQ] = self._prefill_for(int(ctl[Word.PERIOD]), rate)
+        ctl[Word.RATE] = rate  # after the prefill: the worker reads it when it sees the rate
+        self.worker_events.append(f"the server's sample rate changed to {rate} Hz")
 
     def connect(self, inputs=None, outputs=None) -> list[str]:
         """Connect ports after :meth:`start`.
@@ -678,7 +716,9 @@ class LiveSeparator:
 
         sh = self._sh
         params = dataclasses.replace(self._params, model_hop=self.plan.model_hop,
-                                     reserve_periods=self.plan.reserve_periods, resume=True)
+                                     reserve_periods=self.plan.reserve_periods, resume=True,
+                                     rate=int(sh.ctl[Word.RATE]),
+                                     period=int(sh.ctl[Word.PERIOD]) or self._params.period)
         while True:
             if time.monotonic() - self._worker_started < RAPID_S:
                 self._rapid_failures += 1

@@ -46,6 +46,8 @@ class Word(enum.IntEnum):
     HEARTBEAT = 21     # worker: loop iterations (the client watches it for a hung worker)
     RESTARTS = 22      # main: workers started again after one died or hung
     CONTROL_SEQ = 23   # main (control threads, under a lock): bumped after a control change
+    RATE = 24          # main: the server's sample rate (Hz) the worker must run at
+    RATE_CHANGES = 25  # worker: server rate changes followed
 
 
 N_WORDS = 32

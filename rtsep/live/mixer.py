@@ -127,9 +127,11 @@ class Mixer:
         The engine's latency in samples (``main`` is the input delayed by it).
     controls : Controls
     chunk_max : int
-        Largest chunk :meth:`process` is given.
+        Largest chunk :meth:`process` is given (output frames, and input frames).
     meters : np.ndarray [shape=(N_LIVE, 2), dtype=float64], optional
         Written with each output's (peak, RMS) as linear levels.
+    rate : int
+        The sample rate it runs at (ramps and meters are in seconds): the server's.
 
     Attributes
     ----------
@@ -137,12 +139,17 @@ class Mixer:
         The last chunk, channel-major as the output ring stores it.
     """
 
-    def __init__(self, delay: int, controls: Controls, chunk_max: int, meters=None):
+    def __init__(self, delay: int, controls: Controls, chunk_max: int, meters=None,
+                 rate: int = SAMPLE_RATE):
         self.controls = controls
         self.meters = meters
+        self.rate = int(rate)
         self._d = int(delay)
-        self._ring = np.zeros((N_CHANNELS, self._d + chunk_max), np.float32)  # main's delay
+        # main's delay: input is written at _w, main read at _r, ``delay`` behind in the
+        # stream (input and output counts of a chunk may differ when resampling)
+        self._ring = np.zeros((N_CHANNELS, self._d + 2 * chunk_max + 8), np.float32)
         self._w = 0
+        self._r = -self._d % self._ring.shape[1]
         self.out_cm = np.zeros((2 * N_LIVE, chunk_max), np.float32)
         self._k = np.arange(1, chunk_max + 1, dtype=np.float32)  # samples into the chunk
         self._g = np.zeros((N_LIVE + N_STEMS, chunk_max), np.float32)  # per-sample gains
@@ -156,8 +163,10 @@ class Mixer:
         self._ms = np.zeros(N_LIVE)
 
     def reset(self) -> None:
-        """Forget the delayed input (the engine restarted: its audio is gone too)."""
+        """Forget the delayed input (the engine restarted: its audio is gone too); the
+        next output frame is the next input frame's stream position."""
         self._ring[:] = 0.0
+        self._r = (self._w - self._d) % self._ring.shape[1]
 
     def _follow_controls(self, jump: bool = False) -> None:
         seq = int(self.controls.seq[0])
@@ -169,7 +178,7 @@ class Mixer:
         if jump:
             self._cur[:] = self._tgt
         # a new ramp from where each gain is now: the whole change in RAMP_S
-        self._step[:] = (self._tgt - self._cur) / np.float32(RAMP_S * SAMPLE_RATE)
+        self._step[:] = (self._tgt - self._cur) / np.float32(RAMP_S * self.rate)
 
     def _gains(self, n: int) -> np.ndarray:
         """Per-sample gains of the chunk: ramps toward the targets (no allocation)."""
@@ -190,15 +199,16 @@ class Mixer:
             self._cur[i] = g[i, n - 1]
         return g
 
-    def _delayed_input(self, block: np.ndarray, n: int) -> None:
-        """The chunk's input into main's delay ring; the input of ``delay`` samples ago
-        into the main pair."""
+    def _delayed_input(self, block: np.ndarray, n_in: int, n: int) -> None:
+        """The chunk's ``n_in`` input frames into main's delay ring; ``n`` frames of the
+        input of ``delay`` samples before them (in the stream) into the main pair."""
         size = self._ring.shape[1]
         oc = self.out_cm
         for c in range(N_CHANNELS):
-            _ring_write(self._ring[c], self._w, block[:n, c])
-            _ring_read(self._ring[c], (self._w - self._d) % size, oc[2 * MAIN + c, :n])
-        self._w = (self._w + n) % size
+            _ring_write(self._ring[c], self._w, block[:n_in, c])
+            _ring_read(self._ring[c], self._r, oc[2 * MAIN + c, :n])
+        self._w = (self._w + n_in) % size
+        self._r = (self._r + n) % size
 
     def process(self, out: np.ndarray, block: np.ndarray, n: int) -> np.ndarray:
         """One chunk.
@@ -216,13 +226,44 @@ class Mixer:
         np.ndarray [shape=(14, chunk_max), dtype=float32]
             :attr:`out_cm`, first ``n`` columns valid.
         """
-        self._follow_controls()
-        g = self._gains(n)
-        oc, tmp = self.out_cm, self._tmp[:, :n]
-        self._delayed_input(block, n)
+        oc = self.out_cm
         for j in range(len(OUTPUTS)):
             for c in range(N_CHANNELS):
                 oc[2 * j + c, :n] = out[j, :n, c]
+        return self._mix(block, n, n)
+
+    def process_stems(self, block: np.ndarray, n_in: int, n: int) -> np.ndarray:
+        """One chunk whose four stems are already in :attr:`out_cm` (rows 0-7, written
+        there by :class:`rtsep.live.rate.RateBridge`); the instrumental is made here as
+        the sum of drums, bass and other.
+
+        Parameters
+        ----------
+        block : np.ndarray [shape=(>= n_in, 2), dtype=float32]
+            The chunk's input.
+        n_in : int
+            Input frames of the chunk.
+        n : int
+            Output frames of the chunk (stems in ``out_cm[:8, :n]``).
+
+        Returns
+        -------
+        np.ndarray [shape=(14, chunk_max), dtype=float32]
+            :attr:`out_cm`, first ``n`` columns valid.
+        """
+        oc = self.out_cm
+        ins = OUTPUTS.index("instrumental")
+        acc = oc[2 * ins:2 * ins + 2, :n]
+        np.add(oc[2:4, :n], oc[4:6, :n], out=acc)
+        acc += oc[6:8, :n]
+        return self._mix(block, n_in, n)
+
+    def _mix(self, block: np.ndarray, n_in: int, n: int) -> np.ndarray:
+        """Gains, main and the mix bus on the outputs loaded into :attr:`out_cm`."""
+        self._follow_controls()
+        g = self._gains(n)
+        oc, tmp = self.out_cm, self._tmp[:, :n]
+        self._delayed_input(block, n_in, n)
         # the mix bus: the stems at their bus gains (before their own pair's gain)
         mix = oc[2 * MIX:2 * MIX + 2, :n]
         mix[:] = 0.0
@@ -236,8 +277,8 @@ class Mixer:
         return oc
 
     def _meter(self, n: int) -> None:
-        a_rms = math.exp(-n / (RMS_S * SAMPLE_RATE))
-        a_peak = math.exp(-n / (PEAK_RELEASE_S * SAMPLE_RATE))
+        a_rms = math.exp(-n / (RMS_S * self.rate))
+        a_peak = math.exp(-n / (PEAK_RELEASE_S * self.rate))
         oc = self.out_cm
         for i in range(N_LIVE):
             peak = ms = 0.0

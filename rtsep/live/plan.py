@@ -58,6 +58,9 @@ class WorkerParams:
     resume : bool
         The worker replaces one that died: it takes over the rings and the latency
         in effect (:meth:`rtsep.live.worker._Loop.take_over`) instead of starting them.
+    rate : int
+        The server's sample rate at start (Hz); periods, reserve and latency are in
+        frames at this rate.
     """
 
     period: int
@@ -69,13 +72,16 @@ class WorkerParams:
     nice: int = 0
     rtprio: int = 0
     resume: bool = False
+    rate: int = SAMPLE_RATE
 
 
 @dataclass
 class Plan:
     """What the worker measured and chose before the client went live.
 
-    Attributes are in samples (frames at 44.1 kHz) or milliseconds, as named.
+    Attributes are in samples (frames at the server's rate, :attr:`rate`) or
+    milliseconds, as named. ``engine_latency_samples`` includes the resamplers' delay
+    at a rate other than 44.1 kHz (:mod:`rtsep.live.rate`).
     """
 
     model_hop: int
@@ -91,6 +97,7 @@ class Plan:
     warmup_s: float
     device: str = "cpu"
     notes: list = field(default_factory=list)
+    rate: int = SAMPLE_RATE
 
 
 def live_threads(cpus: int) -> int:
@@ -108,44 +115,91 @@ class Buffers:
     """The worker's preallocated blocks; :meth:`process` runs the engine on one chunk.
 
     The plan times the engine through them, so the loop compiles no new Numba
-    specialisation after start.
+    specialisation after start. At a server rate other than 44.1 kHz a
+    :class:`rtsep.live.rate.RateBridge` resamples around the engine.
 
     Parameters
     ----------
-    delay : int
-        The engine's latency (the ``main`` pair is the input delayed by it).
+    engine_latency : int
+        The engine's latency in samples at 44.1 kHz.
     controls : rtsep.live.mixer.Controls, optional
         Gain, mute and solo of the outputs (the shared block's); default: a private
         table at 0 dB.
     meters : np.ndarray [shape=(N_LIVE, 2), dtype=float64], optional
         Where the outputs' peak and RMS go.
+    rate : int
+        The server's sample rate.
 
     Attributes
     ----------
     block : np.ndarray [shape=(CHUNK_MAX, 2), dtype=float32]
-        Input of the next chunk.
+        Input of the next chunk (server rate).
+    latency : int
+        Server samples from an input frame to its output frame (the engine's latency,
+        plus the resamplers' at another rate); ``main`` is the input delayed by it.
     mixer : rtsep.live.mixer.Mixer
         Gains with ramps, ``main`` and ``mix``: the 14 channels of the output ring.
+    out_max : int
+        Most output frames a chunk can give.
     """
 
     CHUNK_MAX = 4 * HOP
 
-    def __init__(self, delay: int, controls=None, meters=None):
-        from rtsep.live.mixer import CONTROL_FIELDS, N_LIVE, Controls, Mixer
+    def __init__(self, engine_latency: int, controls=None, meters=None, rate: int = SAMPLE_RATE):
+        from rtsep.live.mixer import CONTROL_FIELDS, N_LIVE, Controls
 
         n = self.CHUNK_MAX
+        self.engine_latency = int(engine_latency)
         self.block = np.zeros((n, N_CHANNELS), np.float32)
         self.out = np.zeros((N_OUTPUTS, n, N_CHANNELS), np.float32)
         if controls is None:
             controls = Controls(np.zeros((N_LIVE, CONTROL_FIELDS)), np.zeros(1, np.int64))
-        self.mixer = Mixer(delay, controls, n, meters)
+        self._controls, self._meters = controls, meters
+        self.set_rate(rate)
 
-    def process(self, engine, n: int) -> np.ndarray:
-        """``block[:n]`` through the engine and the mixer -> (14, CHUNK_MAX), ``n`` columns
-        valid (:attr:`rtsep.live.mixer.Mixer.out_cm`)."""
-        out = self.out[:, :n]
-        engine.process(self.block[:n], out=out)
-        return self.mixer.process(self.out, self.block, n)
+    def set_rate(self, rate: int) -> None:
+        """Run at server rate ``rate`` from now on (a new stream: reset the engine too)."""
+        from rtsep.live.mixer import Mixer
+        from rtsep.live.rate import RateBridge
+
+        self.rate = int(rate)
+        self.bridge = None
+        self.latency = self.engine_latency
+        self.out_max = self.CHUNK_MAX
+        if self.rate != SAMPLE_RATE:
+            self.bridge = RateBridge(self.rate, self.engine_latency, self.CHUNK_MAX)
+            self.latency = self.bridge.latency
+            self.out_max = max(self.CHUNK_MAX, self.bridge.out_max)
+        self.mixer = Mixer(self.latency, self._controls, self.out_max, self._meters, self.rate)
+
+    @property
+    def nonfinite(self) -> int:
+        """NaN/Inf input samples the resampler replaced (the engine counts its own)."""
+        return self.bridge.nonfinite if self.bridge is not None else 0
+
+    def reset(self) -> None:
+        """A new stream: the mixer's delayed input and the resamplers forget."""
+        self.mixer.reset()
+        if self.bridge is not None:
+            self.bridge.reset()
+
+    def process(self, engine, n: int) -> tuple[np.ndarray, int]:
+        """``block[:n]`` through the engine and the mixer.
+
+        Returns
+        -------
+        out_cm : np.ndarray [shape=(14, >= out_max), dtype=float32]
+            :attr:`rtsep.live.mixer.Mixer.out_cm`.
+        count : int
+            Its valid columns (``n`` at 44.1 kHz; within a couple of frames of it at
+            another rate).
+        """
+        if self.bridge is None:
+            out = self.out[:, :n]
+            engine.process(self.block[:n], out=out)
+            return self.mixer.process(self.out, self.block, n), n
+        m = self.bridge.process(engine, self.block, n, self.mixer.out_cm)
+        return self.mixer.process_stems(self.block, n, m), m
 
 
 def _time_calls(fn, n: int) -> np.ndarray:
@@ -234,7 +288,8 @@ def _time_blocks(engine, bufs: Buffers, params: WorkerParams, rng) -> np.ndarray
     """Seconds per period-sized block: the warm-up fill, then ``warm_calls`` model calls."""
     period = params.period
     k = engine.config.model_hop_frames
-    n_blocks = math.ceil((params.warm_calls * k * HOP + 4 * HOP) / period)
+    engine_frames = (params.warm_calls * k * HOP + 4 * HOP) * params.rate / SAMPLE_RATE
+    n_blocks = math.ceil(engine_frames / period)
     noise = (0.05 * rng.standard_normal((n_blocks * period, N_CHANNELS))).astype(np.float32)
     times = np.empty(n_blocks)
     # Two passes, the first untimed: one-off costs of the first blocks (page faults,
@@ -274,7 +329,7 @@ def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = 
     """
     from rtsep.engine import StreamConfig, StreamingSeparator
 
-    period_s = params.period / SAMPLE_RATE
+    period_s = params.period / params.rate
     rng = np.random.default_rng(0)
     t_model = _time_model(model, rng)
     device = str(getattr(model, "device", device))
@@ -293,7 +348,11 @@ def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = 
         k = int(params.model_hop)
     engine = StreamingSeparator(model, StreamConfig(lookahead_frames=params.lookahead,
                                                     model_hop_frames=k))
-    bufs = Buffers(engine.latency_samples, controls, meters)
+    bufs = Buffers(engine.latency_samples, controls, meters, params.rate)
+    if bufs.bridge is not None:
+        notes.append(f"server at {params.rate} Hz: resampled to {SAMPLE_RATE} Hz and back, "
+                     f"engine latency {engine.latency_samples} samples at {SAMPLE_RATE} Hz = "
+                     f"{bufs.latency} at {params.rate} Hz with the resamplers (exact)")
     times = _time_blocks(engine, bufs, params, rng)
     load = float(times.sum() / (len(times) * period_s))
     if load >= 1.0:
@@ -307,20 +366,20 @@ def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = 
     reserve = _reserve_periods(params, t_max / period_s)
     prefill = (1 + reserve) * params.period
     engine.reset()
-    bufs.mixer.reset()  # the timing's noise must not come out of the main pair
-    plan = Plan(model_hop=k, engine_latency_samples=engine.latency_samples,
+    bufs.reset()  # the timing's noise must not come out of the main pair
+    plan = Plan(model_hop=k, engine_latency_samples=bufs.latency,
                 reserve_periods=reserve, prefill_samples=prefill,
-                latency_samples=engine.latency_samples + prefill,
+                latency_samples=bufs.latency + prefill,
                 model_ms=1e3 * t_model, dsp_ms_per_frame=1e3 * t_dsp,
                 block_ms_p50=1e3 * float(np.median(times)), block_ms_max=1e3 * t_max,
-                load=load, warmup_s=warmup_s, device=device, notes=notes)
+                load=load, warmup_s=warmup_s, device=device, notes=notes, rate=params.rate)
     return engine, bufs, plan
 
 
 def _reserve_periods(params: WorkerParams, worst_periods: float) -> int:
     """The reserve in periods: asked for, or :data:`RESERVE_MARGIN` x the worst block."""
     if params.reserve_periods is None:
-        floor = math.ceil(MIN_RESERVE_S * SAMPLE_RATE / params.period)
+        floor = math.ceil(MIN_RESERVE_S * params.rate / params.period)
         reserve = max(1, floor, math.ceil(RESERVE_MARGIN * worst_periods))
     else:
         reserve = int(params.reserve_periods)

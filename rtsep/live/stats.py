@@ -37,7 +37,7 @@ class StatsReader:
         Returns
         -------
         dict
-            ``latency_samples``, ``latency_ms``, ``xruns``, ``underruns``,
+            ``latency_samples``, ``latency_ms``, ``rate`` (Hz), ``rate_changes``, ``xruns``, ``underruns``,
             ``missing_frames``, ``hops``, ``worker_ms_p50``, ``worker_ms_p99``,
             ``model_hop``, ``load`` (since the previous read), ``load_avg`` (since start),
             ``period``, ``reserve_periods``, ``prefill_samples``,
@@ -56,9 +56,12 @@ class StatsReader:
         self._prev = (now, busy)
         lat = int(ctl[Word.ENGINE_LAT] + ctl[Word.PREFILL]) or latency_fallback
         fed = int(ctl[Word.FED])
+        rate = int(ctl[Word.RATE]) or SAMPLE_RATE
         return {
             "latency_samples": lat,
-            "latency_ms": 1e3 * lat / SAMPLE_RATE,
+            "latency_ms": 1e3 * lat / rate,
+            "rate": rate,
+            "rate_changes": int(ctl[Word.RATE_CHANGES]),
             "xruns": int(ctl[Word.XRUNS]),
             "underruns": int(ctl[Word.UNDERRUNS]),
             "missing_frames": int(ctl[Word.MISSING]),
@@ -67,13 +70,13 @@ class StatsReader:
             "worker_ms_p99": float(np.percentile(h, 99)) if n else 0.0,
             "model_hop": plan.model_hop if plan else None,
             "load": load,
-            "load_avg": busy * 1e-9 / (fed / SAMPLE_RATE) if fed else 0.0,
+            "load_avg": busy * 1e-9 / (fed / rate) if fed else 0.0,
             "period": int(ctl[Word.PERIOD]),
             "reserve_periods": plan.reserve_periods if plan else None,
             "prefill_samples": int(ctl[Word.PREFILL]),
             "engine_latency_samples": int(ctl[Word.ENGINE_LAT]),
             "cycles": int(ctl[Word.CYCLES]),
-            "callback_max_us": 1e6 * int(ctl[Word.CB_MAX]) / SAMPLE_RATE,
+            "callback_max_us": 1e6 * int(ctl[Word.CB_MAX]) / rate,
             "callback_slow": int(ctl[Word.CB_SLOW]),
             "skipped_frames": int(ctl[Word.SKIPPED]),
             "lost_frames": int(sh.ring_in.lost),

@@ -22,14 +22,20 @@ import traceback
 
 import numpy as np
 
-from rtsep.constants import SAMPLE_RATE
 from rtsep.errors import ConfigError, JackError, ModelError, RtsepError
 from rtsep.live.control import HIST, SharedBlock, Word, WorkerState
 from rtsep.live.plan import Plan, WorkerParams, live_threads, make_plan
 
 
 class _Loop:
-    """The worker loop's state: positions, counters seen, the engine and its buffers."""
+    """The worker loop's state: positions, counters seen, the engine and its buffers.
+
+    Invariant: output position ``p`` holds input ``p - latency``. The engine's stream
+    starts at input position :attr:`start` (a restart, a rate change) with the output
+    ring's write position at ``start + PREFILL``; from then on it writes one output
+    frame per input frame (at 44.1 kHz exactly; through the resamplers within a frame
+    or two, without drift).
+    """
 
     def __init__(self, engine, bufs, sh: SharedBlock):
         self.engine, self.bufs = engine, bufs
@@ -37,42 +43,54 @@ class _Loop:
         self.rin, self.rout = sh.ring_in, sh.ring_out
         self.lost_seen = 0
         self.in_abs = 0  # absolute position of the next input frame fed to the engine
+        self.skip_in = 0  # input frames to drop before the next chunk (stream alignment)
+        self.rate = bufs.rate
         self._restarted()
 
     def take_over(self) -> None:
         """Continue the rings of a worker that died, at the latency in effect.
 
-        Invariant of every worker: the output ring's write position is
-        ``in_abs + PREFILL`` (output position ``p`` holds input ``p - latency``). The
-        predecessor's ``in_abs`` is therefore ``write_pos - PREFILL``, whatever it was
-        doing when it died (a chunk it had read but not written is simply lost). The
-        input buffered meanwhile is stale (its output is overdue): it is dropped, the
-        output ring gets silence up to the newest input, and the engine starts empty.
+        Invariant of every worker: output position ``p`` holds input ``p - latency``,
+        so the output ring's write position is (within the resamplers' frame or two)
+        ``in_abs + PREFILL``. The input buffered meanwhile is stale (its output is
+        overdue): it is dropped, and the engine starts empty at the newest input
+        (:meth:`_restart_at`: silence up to it in the output ring).
         """
-        rin, ctl = self.rin, self.ctl
+        self._restart_at(self._drop_input(), reset=False)
+
+    def _drop_input(self) -> int:
+        """Drop all buffered input; the absolute position of the next input frame."""
+        rin = self.rin
         while True:
             lost = rin.lost
             w = rin.write_pos
             if rin.lost == lost:
                 break
-        target = w + lost  # absolute input position of frame ``w`` of the ring
         rin.skip(w - rin.read_pos)
-        gap = target - (self.rout.write_pos - int(ctl[Word.PREFILL]))
-        if gap > 0:
-            self.rout.write(None, gap)
-            ctl[Word.SKIPPED] += gap
-        self.in_abs = target
         self.lost_seen = lost
+        return w + lost
 
     def _restarted(self) -> None:
         self.calls_seen = self.engine.model_calls
-        self.nonfinite_base = self.engine.nonfinite_count
+        self.nonfinite_base = self.engine.nonfinite_count + self.bufs.nonfinite
         self.busy_hop = 0  # ns inside process() since the last model call
 
-    def _restart_engine(self) -> None:
-        self.engine.reset()
-        self.bufs.mixer.reset()
+    def _restart_at(self, start: int, reset: bool = True) -> None:
+        """Start the engine's stream at absolute input position ``start`` (the next
+        frame the input ring gives): silence in the output ring up to ``start +
+        PREFILL``, or, when output already reaches past it, drop that much more input
+        first. Frames of output given up for it are counted as skipped."""
+        if reset:
+            self.engine.reset()
+        self.bufs.reset()
         self._restarted()
+        target = start + int(self.ctl[Word.PREFILL])
+        gap = target - self.rout.write_pos
+        if gap > 0:
+            self.rout.write(None, gap)
+        self.skip_in = max(0, -gap)
+        self.ctl[Word.SKIPPED] += abs(gap)
+        self.in_abs = start
 
     def run(self, parent_pid: bool = False) -> None:
         """Feed available input to the engine and its output to the output ring until stopped."""
@@ -87,16 +105,42 @@ class _Loop:
                 if os.getppid() != parent:
                     break
             period = max(int(ctl[Word.PERIOD]), 1)
+            if int(ctl[Word.RATE]) != self.rate:
+                self._follow_rate()
             self._follow_prefill()
             if not self._resync_after_loss():
                 continue
             avail = self.rin.available()
+            if avail > 0 and self.skip_in:
+                k = min(avail, self.skip_in)
+                self.rin.skip(k)
+                self.in_abs += k
+                self.skip_in -= k
+                avail -= k
             if avail <= 0:
-                time.sleep(min(max(period / SAMPLE_RATE / 4, 2e-4), 2e-3))
+                time.sleep(min(max(period / self.rate / 4, 2e-4), 2e-3))
                 continue
             avail = self._relock_if_overdue(avail, period)
             self._feed(min(avail, self.bufs.CHUNK_MAX))
         ctl[Word.STATE] = WorkerState.STOPPED
+
+    def _follow_rate(self) -> None:
+        """The server's rate changed: rebuild the resamplers, restart the stream at the
+        newest input at the new latency (the client reports it), count the event.
+
+        What the output ring already holds plays out; the input buffered meanwhile was
+        (partly) recorded at the old rate and is dropped. The main thread wrote the new
+        rate's ``PREFILL_REQ`` before the new ``RATE``.
+        """
+        ctl = self.ctl
+        rate = int(ctl[Word.RATE])
+        self.bufs.set_rate(rate)
+        self.rate = rate
+        prefill = int(ctl[Word.PREFILL_REQ])
+        ctl[Word.PREFILL] = prefill
+        ctl[Word.ENGINE_LAT] = self.bufs.latency
+        self._restart_at(self._drop_input())
+        ctl[Word.RATE_CHANGES] += 1
 
     def _follow_prefill(self) -> None:
         """A larger period than at start: more prefill (silence), reported as more latency."""
@@ -118,13 +162,9 @@ class _Loop:
         w = rin.write_pos
         if rin.lost != lost:
             return False
-        stale = w - rin.read_pos
-        rin.skip(stale)
-        self.rout.write(None, stale + lost - self.lost_seen)
-        self.ctl[Word.SKIPPED] += stale + lost - self.lost_seen
-        self.in_abs = w + lost
+        rin.skip(w - rin.read_pos)
         self.lost_seen = lost
-        self._restart_engine()
+        self._restart_at(w + lost)
         return True
 
     def _relock_if_overdue(self, avail: int, period: int) -> int:
@@ -132,28 +172,24 @@ class _Loop:
         period of input so that the output ring is back at its target fill, and restart
         the engine (the audio still inside it belongs to positions that were played as
         silence and must not come out later, misplaced). Returns the frames left."""
-        prefill = int(self.ctl[Word.PREFILL])
-        if self.in_abs + prefill - self.rout.read_pos < 0 and avail > period:
+        if self.rout.write_pos < self.rout.read_pos and avail > period:
             drop = avail - period
             self.rin.skip(drop)
-            self.rout.write(None, drop)
-            self.in_abs += drop
+            self._restart_at(self.in_abs + drop)
             avail -= drop
-            self.ctl[Word.SKIPPED] += drop
-            self._restart_engine()
         return avail
 
     def _feed(self, n: int) -> None:
         """``n`` input frames through the engine into the output ring; count."""
-        ctl, rout, engine = self.ctl, self.rout, self.engine
-        while rout.space() < n and not ctl[Word.STOP]:  # never in normal operation
+        ctl, rout, engine, bufs = self.ctl, self.rout, self.engine, self.bufs
+        while rout.space() < bufs.out_max and not ctl[Word.STOP]:  # never in normal operation
             ctl[Word.HEARTBEAT] += 1
             time.sleep(1e-3)
-        self.rin.read(self.bufs.block, n)
+        self.rin.read(bufs.block, n)
         t0 = time.perf_counter_ns()
-        out_cm = self.bufs.process(engine, n)
+        out_cm, m = bufs.process(engine, n)
         dt = time.perf_counter_ns() - t0
-        ctl[Word.DROPPED] += rout.write(out_cm, n)
+        ctl[Word.DROPPED] += rout.write(out_cm, m)
         self.in_abs += n
         ctl[Word.FED] += n
         ctl[Word.BUSY_NS] += dt
@@ -168,9 +204,10 @@ class _Loop:
             ctl[Word.HOPS] += calls - self.calls_seen
             self.calls_seen = calls
             self.busy_hop = 0
-        if engine.nonfinite_count != self.nonfinite_base:
-            ctl[Word.NONFINITE] += engine.nonfinite_count - self.nonfinite_base
-            self.nonfinite_base = engine.nonfinite_count
+        bad = engine.nonfinite_count + bufs.nonfinite
+        if bad != self.nonfinite_base:
+            ctl[Word.NONFINITE] += bad - self.nonfinite_base
+            self.nonfinite_base = bad
 
 
 def _raise_priority(nice: int, rtprio: int = 0) -> str | None:

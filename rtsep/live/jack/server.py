@@ -55,6 +55,44 @@ def open_client(name: str, servername: str | None = None):
         jack.set_info_function(None)
 
 
+def server_kind() -> str:
+    """``"pipewire"`` when the libjack this process uses is PipeWire's JACK layer
+    (``pw-jack``, or PipeWire's libjack installed as the system's), else ``"jackd"``.
+    Looked up among the libraries mapped into this process (load libjack first)."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                if "libjack.so" in line:
+                    return "pipewire" if "pipewire" in line else "jackd"
+    except OSError:
+        pass
+    return "pipewire" if "pipewire" in os.environ.get("LD_LIBRARY_PATH", "") else "jackd"
+
+
+def remedy(*, rate: int | None = None, period: int | None = None) -> str:
+    """How to set the server's sample rate or period, for the server in use.
+
+    Parameters
+    ----------
+    rate, period : int, optional
+        The value to suggest.
+
+    Returns
+    -------
+    str
+        A sentence for an error message: jackd's options, or PipeWire's settings.
+    """
+    if server_kind() == "pipewire":
+        if rate is not None:
+            return (f"PipeWire: force a rate with 'pw-metadata -n settings 0 clock.force-rate "
+                    f"{rate}' (0 to release it), or allow it in default.clock.allowed-rates")
+        return (f"PipeWire: ask for a smaller quantum with PIPEWIRE_QUANTUM={period}/48000 in "
+                f"rtsep's environment, or 'pw-metadata -n settings 0 clock.force-quantum {period}'")
+    if rate is not None:
+        return f"jackd: restart the server with another rate, e.g. -r {rate}"
+    return f"jackd: restart the server with a smaller period, e.g. -p {period}"
+
+
 def server_running(servername: str | None = None) -> bool:
     """Whether a JACK server answers (named, or the default one)."""
     try:
@@ -142,11 +180,7 @@ class DummyServer:
                         f"its log: {self.log_tail()}")
 
     def log_tail(self, n_chars: int = 600) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")[-n_chars:].strip().replace("\n", " | ")
-        except (OSError, TypeError):
-            return "(no log)"
+        return _tail(self.log_path, n_chars)
 
     def kill(self) -> None:
         """Kill the server abruptly (SIGKILL), as a crash would; remove its shared memory."""
@@ -180,6 +214,126 @@ class DummyServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class PipeWireServer:
+    """A private, headless PipeWire daemon whose JACK layer clients reach through ``pw-jack``.
+
+    PipeWire (``pipewire``, ``pipewire-bin`` and ``pipewire-jack`` on Debian) needs no
+    session manager for JACK clients: its default configuration has a dummy driver
+    that runs the graph at the forced rate and quantum. The daemon lives in a runtime
+    folder of its own (``XDG_RUNTIME_DIR``), so it never meets a user's PipeWire.
+    A process that is to be its JACK client must be started with :meth:`env` and
+    under ``pw-jack`` (:meth:`command`): libjack is chosen when a process starts.
+
+    Parameters
+    ----------
+    rate : int
+        Graph rate forced with ``pw-metadata -n settings 0 clock.force-rate``.
+    quantum : int
+        Graph quantum (the JACK period) forced with ``clock.force-quantum``.
+    log_path : str, optional
+        Where the daemon's output goes (a temporary file when None).
+    """
+
+    def __init__(self, *, rate: int = 48000, quantum: int = 256, log_path: str | None = None):
+        self.rate, self.quantum = int(rate), int(quantum)
+        self.log_path = log_path
+        self.runtime_dir: str | None = None
+        self.proc: subprocess.Popen | None = None
+
+    @staticmethod
+    def missing() -> list[str]:
+        """The programs it needs that are not installed."""
+        return [p for p in ("pipewire", "pw-jack", "pw-metadata") if shutil.which(p) is None]
+
+    def env(self, base: dict | None = None) -> dict:
+        """Environment of a process that talks to this daemon."""
+        env = dict(os.environ if base is None else base, XDG_RUNTIME_DIR=self.runtime_dir)
+        for var in ("PIPEWIRE_REMOTE", "JACK_DEFAULT_SERVER", "PIPEWIRE_QUANTUM",
+                    "PIPEWIRE_RATE"):
+            env.pop(var, None)
+        return env
+
+    @staticmethod
+    def command(argv: list[str]) -> list[str]:
+        """``argv`` run as a JACK client of PipeWire (``pw-jack argv``)."""
+        return [shutil.which("pw-jack") or "pw-jack", *argv]
+
+    def start(self, wait_s: float = 10.0) -> "PipeWireServer":
+        """Start the daemon, force its rate and quantum, wait until it answers."""
+        missing = self.missing()
+        if missing:
+            raise JackError(f"PipeWire is not installed ({', '.join(missing)} missing; "
+                            "Debian/Ubuntu: apt-get install pipewire pipewire-bin pipewire-jack)")
+        self.runtime_dir = tempfile.mkdtemp(prefix="rtsep-pipewire-")
+        if self.log_path is None:
+            fd, self.log_path = tempfile.mkstemp(prefix="pipewire-", suffix=".log")
+            os.close(fd)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(["pipewire"], stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env(),
+                                         start_new_session=True)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise JackError(f"pipewire exited with code {self.proc.returncode} at start; "
+                                f"its log: {_tail(self.log_path)}")
+            if os.path.exists(os.path.join(self.runtime_dir, "pipewire-0")):
+                try:
+                    self.set_rate(self.rate)
+                    self.set_quantum(self.quantum)
+                    return self
+                except JackError:
+                    pass
+            time.sleep(0.05)
+        self.stop()
+        raise JackError(f"pipewire did not answer within {wait_s:.0f} s; its log: "
+                        f"{_tail(self.log_path)}")
+
+    def _setting(self, key: str, value: int) -> None:
+        res = subprocess.run(["pw-metadata", "-n", "settings", "0", key, str(int(value))],
+                             env=self.env(), capture_output=True, text=True, timeout=10)
+        if res.returncode != 0:
+            raise JackError(f"pw-metadata could not set {key}: {res.stderr.strip()}")
+
+    def set_rate(self, rate: int) -> None:
+        """Force the graph's rate now (JACK clients see a sample-rate change)."""
+        self._setting("clock.force-rate", rate)
+        self.rate = int(rate)
+
+    def set_quantum(self, quantum: int) -> None:
+        """Force the graph's quantum now (JACK clients see a buffer-size change)."""
+        self._setting("clock.force-quantum", quantum)
+        self.quantum = int(quantum)
+
+    def stop(self) -> None:
+        """Stop the daemon and remove its runtime folder."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(2)
+        if self.runtime_dir:
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
+            self.runtime_dir = None
+
+    def __enter__(self) -> "PipeWireServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _tail(path: str | None, n_chars: int = 600) -> str:
+    """The end of a log file on one line."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")[-n_chars:].strip().replace("\n", " | ")
+    except (OSError, TypeError):
+        return "(no log)"
 
 
 def clear_dead_servers() -> bool:
