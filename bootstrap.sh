@@ -14,6 +14,8 @@ APT_PACKAGES=(jackd2 libjack-jackd2-0 fluidsynth fluid-soundfont-gm sonic-pi-sam
               espeak-ng ffmpeg libsndfile1 libfftw3-double3 libfftw3-single3
               # busy cores beside a soak (benchmarks/soak.py --background N)
               stress-ng
+              # PipeWire's JACK layer, a host the live tests run on too (pw-jack)
+              pipewire pipewire-bin pipewire-jack
               # real recordings the synth tests use, one of each kind (~107 MB to download, 152 MB installed):
               # voices, a Hydrogen kit, the AVL kits, amp responses, instrumental music
               klettres-data hydrogen-data avldrums.lv2-soundfont guitarix-common asc-music)

@@ -22,6 +22,7 @@ Usage::
     python benchmarks/latency.py --server default             # your running server, its period
     python benchmarks/latency.py --rate 48000 --periods 256,1024  # a 48 kHz server
     python benchmarks/latency.py --pipewire --rate 48000 --periods 256,1024  # PipeWire's JACK
+    python benchmarks/latency.py --pipewire --rate 44100 --switch-to 48000 --periods 256
 
 ``--pipewire`` starts a private headless PipeWire daemon
 (:class:`rtsep.live.jack.server.PipeWireServer`), forces its rate and quantum, and
@@ -40,11 +41,11 @@ import numpy as np
 from rtsep.constants import SAMPLE_RATE
 
 
-def measure(args, servername: str | None) -> dict:
+def measure(args, servername: str | None) -> list[dict]:
+    """The click test on one server; with ``--switch-to``, again after the rate switch."""
+    import time
+
     from rtsep.live.client import LiveSeparator
-    from rtsep.live.jack import latency as jl
-    from rtsep.live.jack.server import open_client
-    from rtsep.live.probe import measure_click_delay
     from rtsep.runtime.stand_ins import parse_test_model
 
     model = parse_test_model(args.test_model) if args.test_model else args.model
@@ -53,42 +54,74 @@ def measure(args, servername: str | None) -> dict:
     with LiveSeparator(model, client_name=name, servername=servername, worker=args.worker,
                        lookahead=args.lookahead, model_hop=hop,
                        reserve_periods=args.reserve_periods) as sep:
-        lat = sep.latency_samples
-        sinks = [f"{name}:{stem}_L" for stem in ("vocals", "drums", "bass", "other")]
-        tries = 0
-        while True:
-            tries += 1
-            before = sep.stats()["underruns"]
-            res = measure_click_delay([f"{name}:in_L", f"{name}:in_R"], sinks,
-                                      expected_max=lat + 4096, servername=servername,
-                                      n_clicks=args.clicks, name=f"{name}-probe")
-            clean = res.discontinuities == 0 and sep.stats()["underruns"] == before
-            if clean or tries >= 3:
-                break
-        # the stems sum to the input: locate each click in the sum
-        total = res.recording.sum(axis=1)
-        spacing = lat + 4096 + 8192
-        delays = []
-        peaks = []
-        for k in range(args.clicks):
-            c = 4096 + k * spacing
-            seg = np.abs(total[c:c + spacing])
-            delays.append(int(seg.argmax()))
-            peaks.append(float(seg.max()))
-        obs = open_client(f"{name}-obs", servername)
-        try:
-            jack_rep = jl.get_latency_range(obs.get_port_by_name(f"{name}:vocals_L"), jl.CAPTURE)
-        finally:
-            obs.close()
-        s = sep.stats()
-        plan = sep.plan
+        rows = [_clicks(args, sep, servername)]
+        if args.switch_to:
+            from rtsep.live.jack.server import pipewire_setting, server_kind
+
+            if server_kind() != "pipewire":
+                raise SystemExit("latency: --switch-to needs PipeWire (--pipewire): jackd "
+                                 "cannot change its rate while running")
+            before = sep.stats()["rate_changes"]
+            t0 = time.monotonic()
+            pipewire_setting("clock.force-rate", args.switch_to)
+            while sep.stats()["rate_changes"] == before or sep.latency_samples != \
+                    sep.reporter.latency_samples:
+                sep.wait(0.005)
+                if time.monotonic() - t0 > 10:
+                    raise SystemExit(f"latency: the client did not follow the switch to "
+                                     f"{args.switch_to} Hz within 10 s")
+            applied_ms = 1e3 * (time.monotonic() - t0)
+            row = _clicks(args, sep, servername)
+            row.update(switched_from=rows[0]["rate"], switch_applied_ms=round(applied_ms, 1),
+                       back_to_output_ms=round(applied_ms + row["latency_ms"], 1),
+                       rate_changes=sep.stats()["rate_changes"] - before)
+            rows.append(row)
+    return rows
+
+
+def _clicks(args, sep, servername: str | None) -> dict:
+    """Clicks through the running client ``sep``: the delay measured and reported."""
+    from rtsep.live.jack import latency as jl
+    from rtsep.live.jack.server import open_client
+    from rtsep.live.probe import measure_click_delay
+
+    name = sep.client.name
+    lat = sep.latency_samples
+    sinks = [f"{name}:{stem}_L" for stem in ("vocals", "drums", "bass", "other")]
+    tries = 0
+    while True:
+        tries += 1
+        before = sep.stats()["underruns"]
+        res = measure_click_delay([f"{name}:in_L", f"{name}:in_R"], sinks,
+                                  expected_max=lat + 4096, servername=servername,
+                                  n_clicks=args.clicks, name=f"{name}-probe")
+        clean = res.discontinuities == 0 and sep.stats()["underruns"] == before
+        if clean or tries >= 3:
+            break
+    # the stems sum to the input: locate each click in the sum
+    total = res.recording.sum(axis=1)
+    spacing = lat + 4096 + 8192
+    delays = []
+    peaks = []
+    for k in range(args.clicks):
+        c = 4096 + k * spacing
+        seg = np.abs(total[c:c + spacing])
+        delays.append(int(seg.argmax()))
+        peaks.append(float(seg.max()))
+    obs = open_client(f"{name}-obs", servername)
+    try:
+        jack_rep = jl.get_latency_range(obs.get_port_by_name(f"{name}:vocals_L"), jl.CAPTURE)
+    finally:
+        obs.close()
+    s = sep.stats()
+    plan = sep.plan
     measured = max(set(delays), key=delays.count)
     return {
         "bench": "latency", "period": s["period"], "reported_samples": lat,
         "measured_samples": measured, "delta_samples": measured - lat,
         "jack_reported": list(jack_rep), "clicks_agree": len(set(delays)) == 1,
         "click_delays": delays, "click_peaks": [round(p, 5) for p in peaks],
-        "engine_latency_samples": plan.engine_latency_samples,
+        "engine_latency_samples": s["engine_latency_samples"],
         "reserve_periods": plan.reserve_periods, "model_hop": plan.model_hop,
         "lookahead": args.lookahead, "rate": s["rate"],
         "latency_ms": round(1e3 * lat / s["rate"], 2),
@@ -146,20 +179,25 @@ def main(argv=None) -> int:
                     help="sample rate of the private servers (Hz) [default: 44100]")
     ap.add_argument("--pipewire", action="store_true",
                     help="a private PipeWire daemon (through pw-jack) instead of jackd")
+    ap.add_argument("--switch-to", type=int, default=None, metavar="RATE",
+                    help="(PipeWire) after the first measurement switch the graph to RATE "
+                         "while the client runs, and measure again")
     args = ap.parse_args(argv)
     from rtsep.errors import RtsepError
     from rtsep.live.jack.server import DummyServer
 
     try:
         if args.server:
-            print(json.dumps(measure(args, args.server)), flush=True)
+            for row in measure(args, args.server):
+                print(json.dumps(row), flush=True)
             return 0
         if args.pipewire:
             return _on_pipewire(args, argv)
         for period in (int(p) for p in args.periods.split(",")):
             name = f"rtsep-latency-{os.getpid()}-{period}"
             with DummyServer(name, period=period, rate=args.rate, sync=not args.async_server):
-                print(json.dumps(measure(args, name)), flush=True)
+                for row in measure(args, name):
+                    print(json.dumps(row), flush=True)
     except RtsepError as exc:
         print(f"latency: error: {exc}", file=sys.stderr)
         return 2

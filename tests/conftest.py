@@ -1,4 +1,4 @@
-"""Shared fixtures: a private JACK server with the dummy backend.
+"""Shared fixtures: a private JACK server with the dummy backend, a private PipeWire.
 
 Tests marked ``jack`` use :func:`jack_server` (period 256) or
 :func:`jack_server_factory` (any period). Each server has a private name
@@ -8,7 +8,8 @@ runs without realtime scheduling, and is stopped at the end. Before any client o
 dead servers are cleared from JACK's 8-slot registry when no jackd runs.
 
 When ``jackd`` is not installed the tests are skipped with the reason; set
-``RTSEP_REQUIRE_JACK=1`` (as CI does) to make that a failure instead.
+``RTSEP_REQUIRE_JACK=1`` (as CI does) to make that a failure instead. The same holds
+for PipeWire (:func:`pipewire_factory`) with ``RTSEP_REQUIRE_PIPEWIRE=1``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 
 import pytest
 
-from rtsep.live.jack.server import DummyServer, clear_dead_servers, jackd_path
+from rtsep.live.jack.server import DummyServer, PipeWireServer, clear_dead_servers, jackd_path
 
 _counter = itertools.count()
 N_NAMES = 4
@@ -68,3 +69,30 @@ def jack_server_factory(tmp_path):
 def jack_server(jack_server_factory) -> DummyServer:
     """A private dummy-backend JACK server at 44.1 kHz, period 256."""
     return jack_server_factory(256)
+
+
+@pytest.fixture
+def pipewire_factory(tmp_path):
+    """Start private headless PipeWire daemons: ``factory(rate=48000, quantum=256)``.
+
+    Each has its own ``XDG_RUNTIME_DIR``; its JACK clients are processes started with
+    ``srv.env()`` under ``pw-jack`` (``srv.command(argv)``). Stopped at teardown.
+    """
+    missing = PipeWireServer.missing()
+    if missing:
+        msg = (f"PipeWire not found ({', '.join(missing)}): the PipeWire tests need "
+               "pipewire, pipewire-bin and pipewire-jack")
+        if os.environ.get("RTSEP_REQUIRE_PIPEWIRE") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    servers: list[PipeWireServer] = []
+
+    def start(rate: int = 48000, quantum: int = 256) -> PipeWireServer:
+        srv = PipeWireServer(rate=rate, quantum=quantum,
+                             log_path=str(tmp_path / f"pipewire-{len(servers)}.log"))
+        servers.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in servers:
+        srv.stop()

@@ -1,8 +1,9 @@
 """``rtsep demo``: the quick-start job, live through JACK.
 
-1. Renders a short song whose stems the project generates itself (``rtsep synth``).
+1. Renders a short song whose stems the project generates itself (``rtsep synth``),
+   or reads a track folder's stems (``--track``).
 2. Uses the running JACK server, or starts a private dummy-backend one
-   (``jackd -d dummy -r 44100 -p 256``) when none answers.
+   (``jackd -d dummy -r 44100 -p 256``; ``--rate`` for another rate) when none answers.
 3. Starts the live separator (the client ``rtsep live`` runs) with the bundled
    default model (``models/default``; the oracle, ideal ratio masks from the true
    stems, with ``--model oracle`` or when no default model is found).
@@ -36,6 +37,12 @@ def add_arguments(p):
                         "a private dummy server is started when it does not answer]")
     p.add_argument("--period", type=int, default=256,
                    help="period of the dummy server, when one is started [default: %(default)s]")
+    p.add_argument("--rate", type=int, default=44100,
+                   help="sample rate of the dummy server, when one is started (the client "
+                        "resamples around the 44.1 kHz model) [default: %(default)s]")
+    p.add_argument("--track", type=Path, default=None, metavar="DIR",
+                   help="separate this track folder (vocals/drums/bass/other files) instead "
+                        "of a rendered song; its SDR is against those stems")
     p.add_argument("--reserve-periods", type=int, default=None, metavar="N",
                    help="output buffer reserve of the live client [default: measured at start]")
     p.add_argument("--offline", action="store_true", help="separate without JACK")
@@ -88,7 +95,7 @@ def _live(args, spec, stems, mix) -> int:
     from rtsep.live.demo import separate_live, use_or_start_server
     from rtsep.live.stats import format_status
 
-    servername, srv = use_or_start_server(args.server, args.period, print)
+    servername, srv = use_or_start_server(args.server, args.period, print, rate=args.rate)
     try:
         run = separate_live(spec, stems, mix, servername=servername,
                             reserve_periods=args.reserve_periods, say=print)
@@ -97,15 +104,16 @@ def _live(args, spec, stems, mix) -> int:
             srv.stop()
     lat, measured = run.latency_reported, run.latency_measured
     ok = "equal" if measured == lat else f"DIFFERENT by {measured - lat}"
-    print(f"latency: reported {lat} samples ({1e3 * lat / SAMPLE_RATE:.1f} ms), measured "
-          f"{measured} samples from the click: {ok}")
+    print(f"latency: reported {lat} samples at {run.rate} Hz ({1e3 * lat / run.rate:.1f} ms), "
+          f"measured {measured} samples from the click: {ok}")
     print(f"stream: {format_status(dict(run.stats, load=run.stats['load_avg']))}")
     if run.discontinuities:
         print(f"note: {run.discontinuities} JACK frame-time discontinuities during the "
               "recording (a late callback); the alignment may be off there")
     args.out.mkdir(parents=True, exist_ok=True)
     write_stems(args.out, run.separated, SAMPLE_RATE)
-    print(f"wrote the recorded ports to {args.out}/{{vocals,drums,bass,other,instrumental}}.wav")
+    back = f" (resampled from {run.rate} Hz to {SAMPLE_RATE} Hz)" if run.rate != SAMPLE_RATE else ""
+    print(f"wrote the recorded ports{back} to {args.out}/{{vocals,drums,bass,other,instrumental}}.wav")
     _report_sdr(stems, run.separated, mix)
     return 0
 
@@ -117,8 +125,14 @@ def run(args) -> int:
     from rtsep.training.synth import render_song
 
     spec = _pick_model(args.model)
-    print(f"rendering a {args.seconds:.0f} s synthetic song (seed {args.seed}) ...")
-    song = render_song(args.seed, 0, args.seconds)
+    if args.track is not None:
+        from rtsep.io.tracks import read_track
+
+        print(f"reading the track {args.track} ...")
+        song = read_track(args.track)
+    else:
+        print(f"rendering a {args.seconds:.0f} s synthetic song (seed {args.seed}) ...")
+        song = render_song(args.seed, 0, args.seconds)
     stems = np.stack([song[s] for s in STEMS])
     mix = stems.sum(axis=0)
     sys.stdout.flush()

@@ -107,7 +107,6 @@ def _restore(sep, state: dict) -> None:
 
 
 def run(args) -> int:
-    from rtsep.constants import SAMPLE_RATE
     from rtsep.errors import JackError, ModelError
     from rtsep.io.jsonio import write_json_atomic
     from rtsep.live.client import DEFAULT_WORKER, LiveSeparator, parse_gains
@@ -158,8 +157,8 @@ def run(args) -> int:
             print(f"rtsep live: {note}", file=sys.stderr)
         period = sep.stats()["period"]
         print(f"rtsep live: client {sep.client.name!r} running on {plan.device}, model hop "
-              f"{plan.model_hop}, latency {plan.latency_samples} samples "
-              f"({1e3 * plan.latency_samples / SAMPLE_RATE:.1f} ms) = engine "
+              f"{plan.model_hop}, latency {plan.latency_samples} samples at {plan.rate} Hz "
+              f"({1e3 * plan.latency_samples / plan.rate:.1f} ms) = engine "
               f"{plan.engine_latency_samples} + period {period} + reserve "
               f"{plan.reserve_periods} x {period}; model call {plan.model_ms:.1f} ms",
               file=sys.stderr, flush=True)

@@ -56,6 +56,14 @@ With a fast model (GPU: a call well under one period) ``R = P`` and the total is
 ``4095 + (K - 1) * 1024 + 2 * P`` for ``L = 0``. On a 2-core CPU with a
 30-40 ms model ``R`` is several periods (see the README for measured figures).
 
+Other sample rates: the models run at 44.1 kHz. At any other server rate (48, 88.2,
+96 kHz, ...) the worker resamples the input down and the stems up
+(:mod:`rtsep.live.rate`); ``D`` is then the engine's delay converted to the server's
+rate plus the two resamplers' (about 1.2 ms each), with a fraction of a sample added
+in the up stage so that it is a whole number of server samples: the latency stays
+exact to the sample (click test at 48 and 96 kHz in ``tests/test_live.py``). ``main``
+is still the input delayed bit for bit; ``P`` and ``R`` are in server frames.
+
 Faults
 ------
 - Worker late (underrun): the callback outputs what is there and **silence** for
@@ -80,8 +88,14 @@ Faults
   still meanwhile: input and output positions move together again). Block size changes: buffers
   are sized for the largest JACK period (8192 frames); a *larger* period than at
   start needs more ring (``P + R``), so the latency grows by the difference and is
-  reported anew (a smaller one keeps the latency). Sample rates other than 44,100 Hz
-  are refused with a clear message (resampling would make the latency fractional).
+  reported anew (a smaller one keeps the latency).
+- Sample-rate change while running (PipeWire switches its graph's rate when an
+  application asks): the worker follows (:meth:`rtsep.live.worker._Loop._follow_rate`):
+  the output ring's content plays out, buffered input is dropped, the resamplers are
+  rebuilt and the engine restarts at the newest input with the new rate's latency,
+  which the client reports anew; counted as ``rate_changes``. A rate the live path
+  cannot follow (no common grid with 44.1 kHz fine enough for an exact latency)
+  stops the client with the reason and the remedy for the server in use.
 
 Thread or process worker (measured, 2-core CPU, dummy server)
 -------------------------------------------------------------

@@ -347,7 +347,7 @@ class LiveSeparator:
                                     "http://www.w3.org/2001/XMLSchema#integer")
                 if side in ("L", "R"):
                     client.set_property(port, jack.METADATA_PORT_GROUP, stem)
-        except (jack.JackError, AttributeError) as exc:  # pragma: no cover - server dependent
+        except (jack.JackError, AttributeError, ValueError) as exc:  # pragma: no cover - server dependent
             self.worker_events.append(f"JACK port metadata not set: {exc}")
 
     def _ports(self) -> list:

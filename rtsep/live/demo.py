@@ -30,9 +30,13 @@ class LiveRun:
     Attributes
     ----------
     separated : np.ndarray [shape=(5, n_samples, 2), dtype=float32]
-        The recorded output ports, aligned with the song by the measured latency.
+        The recorded output ports, aligned with the song by the measured latency (at
+        44.1 kHz: resampled back from the server's rate when it differs).
     latency_reported, latency_measured : int
-        Samples: what the client reported to JACK, and where the click came out.
+        Samples at the server's rate: what the client reported to JACK, and where the
+        click came out.
+    rate : int
+        The server's sample rate.
     stats : dict
         The client's statistics (:meth:`LiveSeparator.stats`) at the end.
     discontinuities : int
@@ -44,9 +48,11 @@ class LiveRun:
     latency_measured: int
     stats: dict
     discontinuities: int
+    rate: int = SAMPLE_RATE
 
 
-def use_or_start_server(servername: str | None, period: int, say: Callable[[str], None]):
+def use_or_start_server(servername: str | None, period: int, say: Callable[[str], None],
+                        rate: int = SAMPLE_RATE):
     """The running JACK server, or a private dummy-backend one started now.
 
     Parameters
@@ -57,6 +63,8 @@ def use_or_start_server(servername: str | None, period: int, say: Callable[[str]
         Period of the dummy server, when one is started.
     say : callable(str)
         Told which server is used.
+    rate : int
+        Sample rate of the dummy server, when one is started.
 
     Returns
     -------
@@ -74,7 +82,7 @@ def use_or_start_server(servername: str | None, period: int, say: Callable[[str]
     name = f"rtsep-demo-{os.getpid()}"
     # realtime scheduling when allowed (as a user's server would run), else without
     for realtime in (True, False):
-        srv = DummyServer(name, period=period, realtime=realtime)
+        srv = DummyServer(name, period=period, rate=rate, realtime=realtime)
         try:
             srv.start()
         except JackError:
@@ -116,29 +124,38 @@ def separate_live(spec: str, stems: np.ndarray, mix: np.ndarray, *, servername: 
     -------
     LiveRun
     """
+    from rtsep.errors import ConfigError
     from rtsep.live.client import LiveSeparator
     from rtsep.live.probe import play_record
 
-    n = mix.shape[0]
     model, hop = _model_for(spec, stems)
     sep = LiveSeparator(model, client_name="rtsep", servername=servername, model_hop=hop,
                         reserve_periods=reserve_periods)
     with sep:
         plan = sep.plan
         lat = sep.latency_samples
-        lead = max(int(CLICK_LEAD_S * SAMPLE_RATE), lat + 8192)
+        rate = sep.rate
+        if rate != SAMPLE_RATE:
+            if spec == "oracle":
+                raise ConfigError(f"the oracle demo runs at {SAMPLE_RATE} Hz only (the server "
+                                  f"runs at {rate} Hz); use the default model")
+            import soxr
+
+            mix = soxr.resample(mix, SAMPLE_RATE, rate, quality="VHQ").astype(np.float32)
+        n = mix.shape[0]
+        lead = max(int(CLICK_LEAD_S * rate), lat + 8192)
         sig = np.zeros((lead + n, 2), np.float32)
         sig[0] = 1.0  # the click
         sig[lead:] = mix
         say(f"rtsep live: model '{spec}' on {plan.device}, model hop {plan.model_hop}, "
-            f"latency {lat} samples ({1e3 * lat / SAMPLE_RATE:.1f} ms) reported to JACK")
+            f"latency {lat} samples at {rate} Hz ({1e3 * lat / rate:.1f} ms) reported to JACK")
         start = None
         if spec == "oracle":
             while sep.first_frame is None:
                 sep.wait(0.01)
             start = (sep.first_frame + int(ORACLE_OFFSET_S * SAMPLE_RATE) - lead) & 0xFFFFFFFF
         sinks = [f"{sep.client.name}:{o}_{c}" for o in OUTPUTS for c in "LR"]
-        say(f"playing the song ({n / SAMPLE_RATE:.1f} s) into {sep.client.name}:in_L/in_R "
+        say(f"playing the song ({n / rate:.1f} s) into {sep.client.name}:in_L/in_R "
             "and recording its 10 outputs ...")
         info: dict = {}
         rec = play_record(sig, [[f"{sep.client.name}:in_L"], [f"{sep.client.name}:in_R"]],
@@ -153,4 +170,7 @@ def separate_live(spec: str, stems: np.ndarray, mix: np.ndarray, *, servername: 
     measured = int(np.abs(total).argmax())
     est = np.stack([rec[lead + measured:lead + measured + n, 2 * i:2 * i + 2]
                     for i in range(len(OUTPUTS))])
-    return LiveRun(est, lat, measured, stats, int(info.get("discontinuities", 0)))
+    if rate != SAMPLE_RATE:
+        est = np.stack([soxr.resample(e, rate, SAMPLE_RATE, quality="VHQ") for e in est])
+        est = est[:, :stems.shape[1]].astype(np.float32)
+    return LiveRun(est, lat, measured, stats, int(info.get("discontinuities", 0)), rate)

@@ -46,10 +46,16 @@ def open_client(name: str, servername: str | None = None):
         return jack.Client(name, no_start_server=True, servername=servername)
     except jack.JackError:
         which = servername or os.environ.get("JACK_DEFAULT_SERVER") or "default"
+        if server_kind() == "pipewire":
+            raise JackError(
+                f"cannot connect to the JACK server {which!r} through PipeWire's JACK layer: "
+                "is PipeWire running for this user (XDG_RUNTIME_DIR)? Start it with "
+                "'pipewire &' (or your desktop's session)") from None
         raise JackError(
             f"cannot connect to the JACK server {which!r}: is it running? Start one, e.g. "
             f"'jackd -d alsa -r {SAMPLE_RATE} -p 256', or without a sound card "
-            f"'jackd -d dummy -r {SAMPLE_RATE} -p 256'") from None
+            f"'jackd -d dummy -r {SAMPLE_RATE} -p 256'; on a PipeWire desktop run rtsep "
+            "under 'pw-jack'") from None
     finally:
         jack.set_error_function(None)
         jack.set_info_function(None)
@@ -291,20 +297,14 @@ class PipeWireServer:
         raise JackError(f"pipewire did not answer within {wait_s:.0f} s; its log: "
                         f"{_tail(self.log_path)}")
 
-    def _setting(self, key: str, value: int) -> None:
-        res = subprocess.run(["pw-metadata", "-n", "settings", "0", key, str(int(value))],
-                             env=self.env(), capture_output=True, text=True, timeout=10)
-        if res.returncode != 0:
-            raise JackError(f"pw-metadata could not set {key}: {res.stderr.strip()}")
-
     def set_rate(self, rate: int) -> None:
         """Force the graph's rate now (JACK clients see a sample-rate change)."""
-        self._setting("clock.force-rate", rate)
+        pipewire_setting("clock.force-rate", rate, self.env())
         self.rate = int(rate)
 
     def set_quantum(self, quantum: int) -> None:
         """Force the graph's quantum now (JACK clients see a buffer-size change)."""
-        self._setting("clock.force-quantum", quantum)
+        pipewire_setting("clock.force-quantum", quantum, self.env())
         self.quantum = int(quantum)
 
     def stop(self) -> None:
@@ -325,6 +325,15 @@ class PipeWireServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def pipewire_setting(key: str, value: int, env: dict | None = None) -> None:
+    """``pw-metadata -n settings 0 KEY VALUE`` on the PipeWire daemon ``env`` reaches
+    (default: this process's environment)."""
+    res = subprocess.run(["pw-metadata", "-n", "settings", "0", key, str(int(value))],
+                         env=env, capture_output=True, text=True, timeout=10)
+    if res.returncode != 0:
+        raise JackError(f"pw-metadata could not set {key}: {res.stderr.strip()}")
 
 
 def _tail(path: str | None, n_chars: int = 600) -> str:
