@@ -16,6 +16,9 @@ APT_PACKAGES=(jackd2 libjack-jackd2-0 fluidsynth fluid-soundfont-gm sonic-pi-sam
               stress-ng
               # PipeWire's JACK layer, a host the live tests run on too (pw-jack)
               pipewire pipewire-bin pipewire-jack
+              # the LV2 plugin (rtsep.lv2): built from source here; jalv and lv2apply are
+              # the hosts its tests run it in
+              gcc libc6-dev lv2-dev jalv lilv-utils
               # real recordings the synth tests use, one of each kind (~107 MB to download, 152 MB installed):
               # voices, a Hydrogen kit, the AVL kits, amp responses, instrumental music
               klettres-data hydrogen-data avldrums.lv2-soundfont guitarix-common asc-music)
@@ -70,6 +73,9 @@ esac
 shift || true
 if [ "$task" = data ]; then install_system "${DATA_PACKAGES[@]}"; else install_system; fi
 install_python
+# the LV2 plugin, compiled from rtsep/bridge/lv2 (a second or two); 'rtsep bridge
+# --install-plugin' puts a copy into ~/.lv2 where DAWs look
+.venv/bin/rtsep bridge --install-plugin .venv/lv2 >/dev/null
 case "$task" in
   setup) log "ready: .venv/bin/rtsep --help" ;;
   data) log "ready: the recorded sources are installed (.venv/bin/rtsep synth --inventory sources.json lists them)" ;;

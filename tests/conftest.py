@@ -9,7 +9,8 @@ dead servers are cleared from JACK's 8-slot registry when no jackd runs.
 
 When ``jackd`` is not installed the tests are skipped with the reason; set
 ``RTSEP_REQUIRE_JACK=1`` (as CI does) to make that a failure instead. The same holds
-for PipeWire (:func:`pipewire_factory`) with ``RTSEP_REQUIRE_PIPEWIRE=1``.
+for PipeWire (:func:`pipewire_factory`) with ``RTSEP_REQUIRE_PIPEWIRE=1`` and for the
+LV2 tools (:func:`lv2_bundle`) with ``RTSEP_REQUIRE_LV2=1``.
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ def pytest_configure(config):
     clear_dead_servers()  # before this process maps JACK's registry
 
 
+def _missing(msg: str, require_env: str):
+    """Skip the test for a missing system tool, or fail it when ``require_env`` is 1 (CI)."""
+    if os.environ.get(require_env) == "1":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
 def _need_jackd():
     if jackd_path() is None:
-        msg = ("jackd not found: the JACK tests need JACK 2 "
-               "(Debian/Ubuntu: apt-get install jackd2)")
-        if os.environ.get("RTSEP_REQUIRE_JACK") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        _missing("jackd not found: the JACK tests need JACK 2 "
+                 "(Debian/Ubuntu: apt-get install jackd2)", "RTSEP_REQUIRE_JACK")
 
 
 @pytest.fixture
@@ -80,11 +85,8 @@ def pipewire_factory(tmp_path):
     """
     missing = PipeWireServer.missing()
     if missing:
-        msg = (f"PipeWire not found ({', '.join(missing)}): the PipeWire tests need "
-               "pipewire, pipewire-bin and pipewire-jack")
-        if os.environ.get("RTSEP_REQUIRE_PIPEWIRE") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        _missing(f"PipeWire not found ({', '.join(missing)}): the PipeWire tests need "
+                 "pipewire, pipewire-bin and pipewire-jack", "RTSEP_REQUIRE_PIPEWIRE")
     servers: list[PipeWireServer] = []
 
     def start(rate: int = 48000, quantum: int = 256) -> PipeWireServer:
@@ -96,3 +98,23 @@ def pipewire_factory(tmp_path):
     yield start
     for srv in servers:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def lv2_bundle(tmp_path_factory):
+    """The ``rtsep.lv2`` bundle, built from this checkout's source (needs a C compiler,
+    ``lv2-dev``, and the hosts the tests use: ``jalv``, ``lv2apply``, ``lv2info``)."""
+    import shutil
+    from pathlib import Path
+
+    missing = [t for t in ("jalv", "lv2apply", "lv2info") if shutil.which(t) is None]
+    if not any(shutil.which(c) for c in (os.environ.get("CC") or "cc", "gcc")):
+        missing.append("a C compiler")
+    if not Path("/usr/include/lv2/core/lv2.h").exists():
+        missing.append("LV2 headers")
+    if missing:
+        _missing(f"LV2 tools missing ({', '.join(missing)}): the bridge tests need "
+                 "lv2-dev jalv lilv-utils gcc libc6-dev", "RTSEP_REQUIRE_LV2")
+    from rtsep.bridge.plugin import build_bundle
+
+    return build_bundle(tmp_path_factory.mktemp("lv2"))

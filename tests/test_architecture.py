@@ -20,7 +20,8 @@ ALLOWED = {
     "live": {"io", "dsp", "engine", "runtime"},
     "evaluate": {"io", "dsp", "engine", "runtime"},
     "training": {"io", "dsp", "engine", "runtime", "nn", "evaluate"},
-    "cli": {"io", "dsp", "engine", "runtime", "nn", "live", "evaluate", "training"},
+    "bridge": {"io", "dsp", "engine", "runtime", "live"},
+    "cli": {"io", "dsp", "engine", "runtime", "nn", "live", "bridge", "evaluate", "training"},
 }
 BASE = {"rtsep", "constants", "errors"}
 

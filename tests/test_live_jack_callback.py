@@ -29,4 +29,4 @@ def test_the_counters_it_writes_are_the_named_control_words():
         Word.CYCLES, Word.UNDERRUNS, Word.MISSING)
     assert (callback._CB_MAX, callback._CB_SLOW, callback._FIRST_FRAME) == (
         Word.CB_MAX, Word.CB_SLOW, Word.FIRST_FRAME)
-    assert len(Word) == 26 and len(set(Word)) == 26 and max(Word) < N_WORDS
+    assert len(Word) == 28 and len(set(Word)) == 28 and max(Word) < N_WORDS

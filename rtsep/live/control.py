@@ -16,7 +16,7 @@ import numpy as np
 
 from rtsep.constants import N_CHANNELS
 from rtsep.live.mixer import CONTROL_FIELDS, N_LIVE, Controls
-from rtsep.live.ringbuf import SampleRing
+from rtsep.live.ringbuf import HEADER_WORDS, SampleRing
 
 
 class Word(enum.IntEnum):
@@ -48,6 +48,8 @@ class Word(enum.IntEnum):
     CONTROL_SEQ = 23   # main (control threads, under a lock): bumped after a control change
     RATE = 24          # main: the server's sample rate (Hz) the worker must run at
     RATE_CHANGES = 25  # worker: server rate changes followed
+    RUN_NS = 26        # LV2 plugin (rtsep.bridge): time spent in run() (ns)
+    RUN_NS_MAX = 27    # LV2 plugin: longest run() (ns)
 
 
 N_WORDS = 32
@@ -138,6 +140,23 @@ class SharedBlock:
             self.hist[:] = 0
             self.controls.table[:] = 0  # 0 dB, nothing muted or soloed
             self.meters[:] = 0
+
+    @staticmethod
+    def layout() -> dict[str, int]:
+        """Byte offsets and sizes of the parts, for native code that maps the block
+        (the LV2 plugin of :mod:`rtsep.bridge`): ``ctl``, ``controls`` (float64
+        rows gain dB / mute / solo), ``in_header``/``in_data``/``in_capacity``/
+        ``in_channels``, the same for ``out``, and ``size``."""
+        table = 8 * N_WORDS + 8 * HIST
+        ring_in = table + 8 * N_LIVE * (CONTROL_FIELDS + 2)
+        ring_out = ring_in + SampleRing.nbytes(N_CHANNELS, IN_CAPACITY)
+        head = 8 * HEADER_WORDS
+        return {"ctl": 0, "controls": table,
+                "in_header": ring_in, "in_data": ring_in + head, "in_capacity": IN_CAPACITY,
+                "in_channels": N_CHANNELS,
+                "out_header": ring_out, "out_data": ring_out + head,
+                "out_capacity": OUT_CAPACITY, "out_channels": 2 * N_LIVE,
+                "size": SharedBlock.nbytes()}
 
     @staticmethod
     def nbytes() -> int:
