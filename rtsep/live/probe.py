@@ -56,7 +56,9 @@ def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
         Receives ``"discontinuities"``: cycles whose ``last_frame_time`` was not the
         previous one plus its length, in either client (a callback that started a
         whole period late, e.g. during an xrun or a block-size change, may read the
-        next cycle's time). A measurement with discontinuities is not trustworthy.
+        next cycle's time), and ``"discontinuity_frames"``: where they happened
+        (frames from the start frame). A signal played or recorded across one is not
+        trustworthy.
 
     Returns
     -------
@@ -90,6 +92,7 @@ def play_record(signal: np.ndarray, targets, sinks, *, record_frames: int,
             c.close()
     if stats is not None:
         stats["discontinuities"] = probe.discontinuities
+        stats["discontinuity_frames"] = sorted(probe.jumps)
     return probe.rec.T.copy()
 
 
@@ -105,6 +108,7 @@ class _PlayRecord:
         self.done = False
         # frame-time continuity per client: [expected next frame time, discontinuities]
         self._cont = {"player": [None, 0], "recorder": [None, 0]}
+        self.jumps: list[int] = []  # where (frames from the start) a discontinuity was seen
         self.pouts = self.rins = None
 
     @property
@@ -118,10 +122,11 @@ class _PlayRecord:
         player.set_process_callback(lambda frames: self._play(player, frames))
         recorder.set_process_callback(lambda frames: self._record(recorder, frames))
 
-    @staticmethod
-    def _check(c, now, frames) -> None:
+    def _check(self, c, now, frames) -> None:
         if c[0] is not None and now != c[0]:
             c[1] += 1
+            if len(self.jumps) < 10000:
+                self.jumps.append(_frame_diff(now, self.start))
         c[0] = (now + frames) & 0xFFFFFFFF
 
     def _play(self, player, frames) -> None:
@@ -185,14 +190,19 @@ class ClickResult:
         Absolute peak value found for each click.
     recording : np.ndarray [shape=(frames, n_sinks), dtype=float32]
     discontinuities : int
-        Frame-time discontinuities seen by the probe clients (see :func:`play_record`);
-        the delays are only trustworthy when it is 0.
+        Frame-time discontinuities seen by the probe clients (see :func:`play_record`).
+    disturbed : int
+        Clicks with a discontinuity between a period before they were played and
+        ``expected_max`` frames after: only their delays are untrustworthy (0: every
+        delay can be trusted; a server whose clock jumps now and then, as PipeWire's can
+        on a loaded machine, still gives clean clicks between its jumps).
     """
 
     delays: np.ndarray
     peaks: np.ndarray
     recording: np.ndarray
     discontinuities: int = 0
+    disturbed: int = 0
 
 
 def measure_click_delay(targets, sinks, *, expected_max: int, servername: str | None = None,
@@ -231,7 +241,10 @@ def measure_click_delay(targets, sinks, *, expected_max: int, servername: str | 
         idx = seg.argmax(axis=0)
         delays[k] = idx
         peaks[k] = seg[idx, np.arange(len(sinks))]
-    return ClickResult(delays, peaks, rec, info["discontinuities"])
+    jumps = np.asarray(info["discontinuity_frames"], np.int64)
+    disturbed = sum(bool(((jumps >= c - 8192) & (jumps <= c + expected_max)).any())
+                    for c in clicks)
+    return ClickResult(delays, peaks, rec, info["discontinuities"], disturbed)
 
 
 class LoopPlayer:
