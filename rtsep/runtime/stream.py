@@ -79,6 +79,34 @@ def jax_cache_dir() -> Path | None:
     return path
 
 
+def tf_step_function(net, k: int):
+    """The TensorFlow step of a streaming network for ``k`` frames, with a fixed
+    signature: inputs ``x`` (1, 1024, k, 2) and the states ``state0``, ``state1``, ...;
+    outputs ``{"est": (1, 4, 1024, k, 2), "new0": ..., ...}`` (the next states; other
+    names than the inputs', which ONNX needs). The runtime's TensorFlow path, and the
+    form converted for other runtimes (``benchmarks/model.py``).
+
+    Returns
+    -------
+    fn : tf.types.experimental.PolymorphicFunction
+    initial : tuple of np.ndarray
+        The states before the first frame.
+    """
+    import tensorflow as tf
+
+    initial = net.initial_state(1, k)
+    specs = [tf.TensorSpec((1, MODEL_BINS, k, N_CHANNELS), tf.float32, name="x")]
+    specs += [tf.TensorSpec(np.shape(a), tf.as_dtype(np.asarray(a).dtype), name=f"state{i}")
+              for i, a in enumerate(initial)]
+
+    @tf.function(input_signature=specs, jit_compile=False)
+    def fn(x, *states):
+        est, new = net.step(x, states)
+        return {"est": est, **{f"new{i}": v for i, v in enumerate(new)}}
+
+    return fn, initial
+
+
 def jax_available() -> bool:
     """Whether JAX can be imported (without importing it)."""
     import importlib.util
@@ -183,17 +211,12 @@ class StreamRuntime:
         else:
             import tensorflow as tf
 
-            specs = [tf.TensorSpec((1, MODEL_BINS, k, N_CHANNELS), tf.float32)]
-            specs += [tf.TensorSpec(np.shape(a), tf.as_dtype(np.asarray(a).dtype)) for a in initial]
-
-            @tf.function(input_signature=specs, jit_compile=False)
-            def fn(x, *states):
-                est, new = net.step(x, states)
-                return (est, *new)
+            fn, _ = tf_step_function(net, k)
+            n_states = len(initial)
 
             def step(x, states):
                 out = fn(x, *states)
-                return out[0], tuple(out[1:])
+                return out["est"], tuple(out[f"new{i}"] for i in range(n_states))
 
             def fresh():
                 return tuple(tf.constant(a) for a in initial)
