@@ -332,3 +332,19 @@ def test_refusals_are_clear(tmp_path, bridge_factory, bundle):
                         "--socket", str(sock)], capture_output=True, text=True, timeout=120)
     assert p.returncode != 0 and "already listens" in p.stderr, p.stderr
     assert proc.poll() is None and _stats(sock) == {}
+
+
+def test_the_c_shim_names_the_same_words_as_python():
+    """The plugin's C source hard-codes the control words, ring header slots and table
+    width it shares with the Python side: they must be the ones rtsep.live defines."""
+    from rtsep.live import ringbuf
+    from rtsep.live.control import Word
+    from rtsep.live.mixer import CONTROL_FIELDS
+
+    src = (ROOT / "rtsep" / "bridge" / "lv2" / "rtsep_lv2.c").read_text()
+    consts = {k: int(v) for k, v in re.findall(r"\b([WH]_[A-Z_]+|CONTROL_FIELDS) = (\d+)", src)}
+    words = {k[2:]: v for k, v in consts.items() if k.startswith("W_")}
+    assert len(words) >= 7 and all(Word[k] == v for k, v in words.items()), words
+    assert (consts["H_WRITE"], consts["H_READ"], consts["H_LOST"]) == (
+        ringbuf._W, ringbuf._R, ringbuf._LOST)
+    assert consts["CONTROL_FIELDS"] == CONTROL_FIELDS
