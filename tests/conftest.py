@@ -105,16 +105,13 @@ def lv2_bundle(tmp_path_factory):
     """The ``rtsep.lv2`` bundle, built from this checkout's source (needs a C compiler,
     ``lv2-dev``, and the hosts the tests use: ``jalv``, ``lv2apply``, ``lv2info``)."""
     import shutil
-    from pathlib import Path
+
+    from rtsep.bridge.plugin import build_bundle, missing_build_tools
 
     missing = [t for t in ("jalv", "lv2apply", "lv2info") if shutil.which(t) is None]
-    if not any(shutil.which(c) for c in (os.environ.get("CC") or "cc", "gcc")):
-        missing.append("a C compiler")
-    if not Path("/usr/include/lv2/core/lv2.h").exists():
-        missing.append("LV2 headers")
+    missing += missing_build_tools()
     if missing:
         _missing(f"LV2 tools missing ({', '.join(missing)}): the bridge tests need "
                  "lv2-dev jalv lilv-utils gcc libc6-dev", "RTSEP_REQUIRE_LV2")
-    from rtsep.bridge.plugin import build_bundle
 
     return build_bundle(tmp_path_factory.mktemp("lv2"))

@@ -20,15 +20,23 @@ USER_LV2_DIR = Path.home() / ".lv2"
 CFLAGS = ("-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-std=c11", "-fvisibility=hidden")
 
 
-def compiler() -> str:
-    """The C compiler to use (``$CC``, ``cc`` or ``gcc``); ConfigError when there is none."""
+def compiler() -> str | None:
+    """The C compiler to use (``$CC``, ``cc`` or ``gcc``), or None when there is none."""
     import os
 
     for cand in (os.environ.get("CC"), "cc", "gcc"):
         if cand and shutil.which(cand):
             return cand
-    raise ConfigError("no C compiler found to build the LV2 plugin; install one "
-                      "(Debian/Ubuntu: apt-get install gcc libc6-dev lv2-dev)")
+    return None
+
+
+def missing_build_tools() -> list[str]:
+    """What building the plugin needs and this machine lacks (empty: it can build)."""
+    missing = [] if compiler() else ["a C compiler"]
+    if not Path("/usr/include/lv2/core/lv2.h").exists() and not Path(
+            "/usr/include/lv2.h").exists():
+        missing.append("the LV2 headers")
+    return missing
 
 
 def build_bundle(dest_dir) -> Path:
@@ -39,11 +47,11 @@ def build_bundle(dest_dir) -> Path:
     ConfigError
         No compiler, no LV2 headers, or the compiler failed (its message included).
     """
+    missing = missing_build_tools()
+    if missing:
+        raise ConfigError(f"cannot build the LV2 plugin: {' and '.join(missing)} missing; "
+                          "install them (Debian/Ubuntu: apt-get install gcc libc6-dev lv2-dev)")
     cc = compiler()
-    if not Path("/usr/include/lv2/core/lv2.h").exists() and not Path(
-            "/usr/include/lv2.h").exists():
-        raise ConfigError("the LV2 headers are missing; install them "
-                          "(Debian/Ubuntu: apt-get install lv2-dev)")
     bundle = Path(dest_dir) / BUNDLE
     bundle.mkdir(parents=True, exist_ok=True)
     tmp = bundle / "rtsep_lv2.so.tmp"
@@ -57,4 +65,4 @@ def build_bundle(dest_dir) -> Path:
     return bundle
 
 
-__all__ = ["BUNDLE", "USER_LV2_DIR", "build_bundle", "compiler"]
+__all__ = ["BUNDLE", "USER_LV2_DIR", "build_bundle", "compiler", "missing_build_tools"]

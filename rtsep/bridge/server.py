@@ -84,7 +84,8 @@ class Instance:
         ctl = self.sh.ctl
         s = StatsReader("thread").read(self.sh, self.plan, self.plan.latency_samples)
         cycles = int(ctl[Word.CYCLES])
-        s.update(block=self.block, shared_memory=self.sh.shm.name, run_us_mean=1e-3 * int(ctl[Word.RUN_NS]) / max(cycles, 1),
+        s.update(block=self.block, shared_memory=self.sh.shm.name,
+                 run_us_mean=1e-3 * int(ctl[Word.RUN_NS]) / max(cycles, 1),
                  run_us_max=1e-3 * int(ctl[Word.RUN_NS_MAX]),
                  uptime_s=time.monotonic() - self.started)
         return s
@@ -218,9 +219,9 @@ class BridgeServer:
             with self._lock:
                 key, self._next_id = self._next_id, self._next_id + 1
                 self.instances[key] = inst
-            plan = inst.plan
-            self.say(f"instance {key}: {rate} Hz, block {block}, model hop {plan.model_hop}, "
-                     f"latency {plan.latency_samples} samples ({1e3 * plan.latency_samples / rate:.1f} ms)")
+            lat = inst.plan.latency_samples
+            self.say(f"instance {key}: {rate} Hz, block {block}, model hop "
+                     f"{inst.plan.model_hop}, latency {lat} samples ({1e3 * lat / rate:.1f} ms)")
             try:
                 f.write(inst.ready_line().encode())
                 while not self._stop.is_set():  # until the plugin's cleanup (EOF)

@@ -6,7 +6,6 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
 NAME = "bridge"
 HELP = ("Serve the rtsep.lv2 plugin: run the engine for every plugin instance a DAW "
@@ -30,7 +29,9 @@ def add_arguments(p):
     p.add_argument("--reserve-periods", type=int, default=None, metavar="N",
                    help="output reserve in host blocks [default: measured at start]")
     p.add_argument("--threads", type=int, default=None, help="model threads")
-    p.add_argument("--install-plugin", nargs="?", const=str(Path.home() / ".lv2"), default=None,
+    from rtsep.bridge.plugin import USER_LV2_DIR
+
+    p.add_argument("--install-plugin", nargs="?", const=str(USER_LV2_DIR), default=None,
                    metavar="DIR", help="build the rtsep.lv2 bundle from source into DIR "
                                        "[default: ~/.lv2] and exit")
     p.add_argument("--stats", action="store_true",

@@ -18,7 +18,7 @@ import numpy as np
 
 from rtsep.constants import SAMPLE_RATE
 from rtsep.errors import JackError
-from rtsep.live.control import Word, control_words
+from rtsep.live.control import MAX_PERIOD, Word, control_words
 from rtsep.live.jack.server import open_client
 
 
@@ -242,7 +242,7 @@ def measure_click_delay(targets, sinks, *, expected_max: int, servername: str | 
         delays[k] = idx
         peaks[k] = seg[idx, np.arange(len(sinks))]
     jumps = np.asarray(info["discontinuity_frames"], np.int64)
-    disturbed = sum(bool(((jumps >= c - 8192) & (jumps <= c + expected_max)).any())
+    disturbed = sum(bool(((jumps >= c - MAX_PERIOD) & (jumps <= c + expected_max)).any())
                     for c in clicks)
     return ClickResult(delays, peaks, rec, info["discontinuities"], disturbed)
 
