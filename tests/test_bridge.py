@@ -302,7 +302,8 @@ def test_lv2apply_equals_rtsep_separate(tmp_path, bridge_factory, bundle):
 @pytest.mark.jack
 def test_refusals_are_clear(tmp_path, bridge_factory, bundle):
     """No bridge running, a host rate rtsep cannot follow, a malformed hello, a second
-    bridge on the same socket: each fails with a message that says what to do."""
+    bridge on the same socket, a model that does not exist: each fails with a message
+    that says what to do."""
     import soundfile as sf
 
     sf.write(tmp_path / "in.wav", np.zeros((4410, 2), np.float32), 44100)
@@ -331,6 +332,12 @@ def test_refusals_are_clear(tmp_path, bridge_factory, bundle):
     p = subprocess.run([sys.executable, "-m", "rtsep", "bridge", "--test-model", "route:vocals",
                         "--socket", str(sock)], capture_output=True, text=True, timeout=120)
     assert p.returncode != 0 and "already listens" in p.stderr, p.stderr
+
+    p = subprocess.run([sys.executable, "-m", "rtsep", "bridge", "--model", "no-such-model",
+                        "--socket", str(tmp_path / "other.sock")], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 2 and "'no-such-model' not found" in p.stderr, p.stderr
+    assert not (tmp_path / "other.sock").exists()
     assert proc.poll() is None and _stats(sock) == {}
 
 

@@ -62,7 +62,13 @@ def run(args) -> int:
     from rtsep.live.worker import worker_backend_env
     from rtsep.runtime.stand_ins import parse_test_model
 
-    model = parse_test_model(args.test_model) if args.test_model else args.model
+    if args.test_model:
+        model = parse_test_model(args.test_model)
+    else:  # a missing model fails now, not when the first plugin instance asks for it
+        from rtsep.runtime.artifact import resolve_model_path
+
+        resolve_model_path(args.model)
+        model = args.model
     # the instances' workers are threads of this process: pick its Keras backend now
     for key, value in worker_backend_env(model).items():
         os.environ.setdefault(key, value)
