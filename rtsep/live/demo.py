@@ -80,9 +80,11 @@ def use_or_start_server(servername: str | None, period: int, say: Callable[[str]
         say(f"using the running JACK server {which!r}")
         return servername, None
     name = f"rtsep-demo-{os.getpid()}"
-    # realtime scheduling when allowed (as a user's server would run), else without
+    # realtime scheduling when allowed (as a user's server would run), else without;
+    # synchronous (-S), as in the tests: a late client then delays the cycle instead of
+    # reading the next cycle's frame time, which put the demo's measurement a period off
     for realtime in (True, False):
-        srv = DummyServer(name, period=period, rate=rate, realtime=realtime)
+        srv = DummyServer(name, period=period, rate=rate, realtime=realtime, sync=True)
         try:
             srv.start()
         except JackError:
