@@ -142,6 +142,31 @@ def test_voicebank_cuts_singable_syllables():
     assert 70 < f0 < 400
 
 
+def test_voicebank_searches_past_the_first_recordings(tmp_path):
+    """ktuberling's Galician speaker has 6 singable syllables in 71 recordings, so the
+    first 14 files drawn could hold none and song 43 of seed 21 stopped the whole run
+    ("no singable syllable"). The search now goes on through the speaker's other files."""
+    _need("klettres-data")
+    import soundfile as sf
+
+    from rtsep.training.synth import voicebank
+
+    real = voicebank.speaker_by_key("klettres/fr")
+    n_files = 30
+    last = int(np.random.default_rng(0).permutation(n_files)[-1])  # drawn last
+    files = []
+    for k in range(n_files):
+        if k == last:
+            files.append(real.files[0])
+        else:
+            path = tmp_path / f"silent{k}.wav"
+            sf.write(path, np.zeros(22050, np.float32), 44100)
+            files.append(str(path))
+    spk = voicebank.Speaker("test/silent", "test", tuple(files), 44100)
+    units = voicebank.choose_units(spk, 3, np.random.default_rng(0), max_files=14)
+    assert units and all(ref.path == real.files[0] for ref, _ in units)
+
+
 def test_voicebank_hot_recordings_give_finite_syllables():
     """klettres' Setswana speaker is stored up to +36 dBFS (peak 61). WORLD's D4C
     returned NaN aperiodicities for 19 of its 46 syllables, which sang NaN and made

@@ -297,11 +297,26 @@ def choose_units(speaker: Speaker, n: int, rng: np.random.Generator, *,
     Returns list of (UnitRef, WordFrames).
     """
     sr = voice_rate(speaker)
-    order = rng.permutation(len(speaker.files))[:max_files]
+    order = rng.permutation(len(speaker.files))
+    out = _singable(speaker, order[:max_files], sr, n, rng)
+    if not out and len(order) > max_files:
+        # Some speakers sing from few of their recordings (ktuberling/gl: 6 of its 197
+        # syllables have a voiced nucleus), so the first files can hold none: then the
+        # rest are searched too. A speaker that found some in the first files draws
+        # exactly what it drew before (songs of an existing seed stay the same).
+        out = _singable(speaker, order[max_files:], sr, n, rng, stop_at_pool=False)
+    return out
+
+
+def _singable(speaker: Speaker, files: np.ndarray, sr: int, n: int, rng: np.random.Generator,
+              stop_at_pool: bool = True) -> list[tuple[UnitRef, object]]:
+    """Up to ``n`` analysable syllables from the recordings ``files`` (indices into
+    ``speaker.files``, searched in that order; with ``stop_at_pool`` only until 3 ``n``
+    candidate syllables are cut)."""
     pool: list[UnitRef] = []
-    for k in order:
+    for k in files:
         pool.extend(file_units(speaker.files[int(k)], sr))
-        if len(pool) >= 3 * n:
+        if stop_at_pool and len(pool) >= 3 * n:
             break
     out = []
     for k in rng.permutation(len(pool)):
