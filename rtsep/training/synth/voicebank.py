@@ -292,7 +292,8 @@ def analyse_unit(unit: UnitRef):
 def choose_units(speaker: Speaker, n: int, rng: np.random.Generator, *,
                  max_files: int = 14) -> list[tuple[UnitRef, object]]:
     """``n`` distinct singable syllables of ``speaker`` (fewer if it has fewer), from up to
-    ``max_files`` of its recordings chosen with ``rng``.
+    ``max_files`` of its recordings chosen with ``rng``; from all the others when those
+    hold none.
 
     Returns list of (UnitRef, WordFrames).
     """
