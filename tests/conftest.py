@@ -4,7 +4,7 @@ Tests marked ``jack`` use :func:`jack_server` (period 256) or
 :func:`jack_server_factory` (any period). Each server has a private name
 (``rtsep-test-<n>``, n cycling over a few values so that JACK reclaims the registry
 slot of a killed test server by its name), so tests never touch a user's JACK server,
-runs without realtime scheduling, and is stopped at the end. Before any client opens,
+runs without realtime scheduling (unless a test asks for it), and is stopped at the end. Before any client opens,
 dead servers are cleared from JACK's 8-slot registry when no jackd runs.
 
 When ``jackd`` is not installed the tests are skipped with the reason; set
@@ -46,7 +46,8 @@ def _need_jackd():
 
 @pytest.fixture
 def jack_server_factory(tmp_path):
-    """Start private dummy-backend servers: ``factory(period=256, rate=44100, sync=True)``.
+    """Start private dummy-backend servers:
+    ``factory(period=256, rate=44100, sync=True, realtime=False)``.
 
     Returns a callable that starts a :class:`rtsep.live.jack.server.DummyServer` and
     returns it (``.name`` is the server name to pass as ``servername``); all of
@@ -58,9 +59,10 @@ def jack_server_factory(tmp_path):
     _need_jackd()
     servers: list[DummyServer] = []
 
-    def start(period: int = 256, rate: int = 44100, sync: bool = True) -> DummyServer:
+    def start(period: int = 256, rate: int = 44100, sync: bool = True,
+              realtime: bool = False) -> DummyServer:
         name = f"rtsep-test-{next(_counter) % N_NAMES}"
-        srv = DummyServer(name, period=period, rate=rate, sync=sync,
+        srv = DummyServer(name, period=period, rate=rate, sync=sync, realtime=realtime,
                           log_path=str(tmp_path / f"{name}.log"))
         servers.append(srv)
         return srv.start()

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from rtsep.constants import OUTPUTS, SAMPLE_RATE
-from rtsep.errors import JackError
+from rtsep.errors import ConfigError, JackError
 from rtsep.live.client import PORT_NAMES_OUT, LiveSeparator
 from rtsep.live.jack import latency as jl
 from rtsep.live.jack.server import open_client
@@ -214,6 +214,38 @@ def test_click_delay_equals_reported_latency_at_other_rates(jack_server_factory,
         assert (res.peaks[:, 0] > 0.4).all(), res.peaks  # vocals: band-limited to 20 kHz
         assert _reported(srv, "rtsep:vocals_L", jl.CAPTURE) == (lat, lat)
         assert _reported(srv, "rtsep:in_R", jl.PLAYBACK) == (lat, lat)
+
+
+@pytest.mark.jack
+def test_the_worker_runs_in_realtime_below_jack_only_on_a_realtime_server(jack_server_factory):
+    """``worker_rtprio="auto"``: SCHED_FIFO 1, below the client's own realtime thread, when
+    the server runs its clients in realtime; normal priority when it does not (a realtime
+    worker would preempt the audio); a thread worker never changes its process."""
+    from rtsep.live.client import worker_rtprio_for
+    from rtsep.live.jack import libjack
+
+    assert worker_rtprio_for("auto", 5, "process") == 1
+    assert worker_rtprio_for("auto", -1, "process") == 0
+    assert worker_rtprio_for("auto", 5, "thread") == 0
+    assert worker_rtprio_for(3, 5, "process") == 3
+    for realtime in (True, False):
+        srv = jack_server_factory(256, realtime=realtime)
+        with LiveSeparator(RouteModel("vocals"), client_name="rtsep-prio",
+                           servername=srv.name) as sep:
+            client_prio = libjack.realtime_priority(sep.client)
+            policy = os.sched_getscheduler(sep.worker_pid)
+            prio = os.sched_getparam(sep.worker_pid).sched_priority
+            notes = sep.plan.notes
+        if realtime:
+            assert client_prio > 1
+            assert (policy, prio) == (os.SCHED_FIFO, 1), (policy, prio)
+            assert "worker process: realtime priority 1 (SCHED_FIFO)" in notes
+        else:
+            assert client_prio == -1
+            assert policy == os.SCHED_OTHER
+            assert not any("worker process" in n for n in notes), notes
+    with pytest.raises(ConfigError, match="worker_rtprio"):
+        LiveSeparator(RouteModel("vocals"), worker_rtprio=-1)
 
 
 @pytest.mark.jack

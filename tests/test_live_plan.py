@@ -115,3 +115,40 @@ def test_auto_reserve_is_at_least_15_ms(period, floor):
     _, _, plan = make_plan(NullModel(), _params(period=period, model_hop=1))
     assert plan.reserve_periods >= floor
     assert plan.reserve_periods * period >= 0.015 * 44100
+
+
+class _Delayed(Buffers):
+    """Real buffers whose ``process`` sleeps 30 ms on the chosen calls (a program or the
+    hypervisor taking the CPU once, or a block slow by its work every time)."""
+
+    def __init__(self, latency, slow_calls):
+        super().__init__(latency, None, None, 44100)
+        self.calls, self.slow_calls = 0, slow_calls
+
+    def process(self, engine, n):
+        import time
+
+        self.calls += 1
+        if self.slow_calls(self.calls):
+            time.sleep(0.03)
+        return super().process(engine, n)
+
+
+def test_one_delayed_block_at_start_does_not_set_the_reserve():
+    """Each block's time is the lesser of two timed passes: a block delayed once (in the
+    first timed pass) does not count, a block slow in every pass does."""
+    from rtsep.engine import StreamConfig, StreamingSeparator
+    from rtsep.live.plan import _time_blocks
+
+    params = _params(model_hop=1)
+    engine = StreamingSeparator(RouteModel("vocals"), StreamConfig(model_hop_frames=1))
+    probe = _Delayed(engine.latency_samples, lambda i: False)
+    n_blocks = len(_time_blocks(engine, probe, params, np.random.default_rng(0)))
+    assert probe.calls == 3 * n_blocks  # one untimed pass, two timed
+
+    once = _Delayed(engine.latency_samples, lambda i: i == n_blocks + 3)  # 1st timed pass
+    t = _time_blocks(engine, once, params, np.random.default_rng(0))
+    assert t.max() < 0.02, t.max()
+    every = _Delayed(engine.latency_samples, lambda i: i % n_blocks == 3)  # block 3, each pass
+    t = _time_blocks(engine, every, params, np.random.default_rng(0))
+    assert t[2] >= 0.03 and np.delete(t, 2).max() < 0.02, t

@@ -18,16 +18,26 @@ HELP = ("Separate a JACK input live: ports in_L/in_R in; vocals, drums, bass, ot
         "instrumental (L/R) out, with the latency reported to JACK.")
 
 
-def _hop(value: str):
-    if value == "auto":
-        return value
-    try:
-        k = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'auto', got {value!r}") from None
-    if k < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'auto', got {value!r}")
-    return k
+def int_or_auto(minimum: int):
+    """An argparse type: ``"auto"`` or an integer >= ``minimum``."""
+
+    def parse(value: str):
+        if value == "auto":
+            return value
+        try:
+            k = int(value)
+        except ValueError:
+            k = None
+        if k is None or k < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= {minimum} or 'auto', got {value!r}")
+        return k
+
+    return parse
+
+
+_hop = int_or_auto(1)
+_rtprio = int_or_auto(0)
 
 
 def add_arguments(p):
@@ -60,6 +70,10 @@ def add_arguments(p):
     p.add_argument("--worker-nice", type=int, default=0, metavar="N",
                    help="nice value for the worker process (e.g. -10; needs CAP_SYS_NICE) "
                         "[default: 0, unchanged]")
+    p.add_argument("--worker-rtprio", type=_rtprio, default="auto", metavar="N|auto",
+                   help="SCHED_FIFO priority of the worker process, below JACK's client threads "
+                        "(0: normal priority; needs the realtime rights JACK's users have) "
+                        "[default: auto, 1 when the server runs its clients in realtime]")
     p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=True,
                    help="when the JACK server goes away, wait for it to come back and rejoin it "
                         "with the same client and port names, connections and latency "
@@ -139,7 +153,8 @@ def run(args) -> int:
                         lookahead=args.lookahead, model_hop=args.model_hop,
                         reserve_periods=args.reserve_periods, gains=gains,
                         worker=args.worker or DEFAULT_WORKER, threads=args.threads,
-                        worker_nice=args.worker_nice, reconnect=args.reconnect,
+                        worker_nice=args.worker_nice, worker_rtprio=args.worker_rtprio,
+                        reconnect=args.reconnect,
                         midi=not args.no_midi, midi_map=args.midi_map)
     try:
         try:

@@ -119,12 +119,21 @@ ending at most 1.6 and 1.8 ms into the 5.8 ms period: with a native callback the
 choice no longer shows in a minute on a quiet machine.
 
 Worker priority and threads: the model runs on all CPUs but one by default
-(:func:`~rtsep.live.plan.live_threads`), which removed the server's xruns in the soak test. Options
-``worker_nice`` and ``worker_rtprio`` (SCHED_FIFO below JACK) exist; measured with
-the former Python callback, ``worker_rtprio=1`` gave 60-64 xruns (realtime
-TensorFlow threads starved the client's main thread, which could hold the GIL the
-callback needed); not re-measured with the native callback. Defaults leave
-priorities alone.
+(:func:`~rtsep.live.plan.live_threads`), which removed the server's xruns in the soak test.
+On a server that runs its clients in realtime (``jackd -R``; the client's thread then
+has a SCHED_FIFO priority, 5 under jackd2's default 10) the worker process asks for
+SCHED_FIFO priority 1 (``worker_rtprio="auto"``): below every JACK thread, above
+every normal program, so a busy core next to it no longer delays the worker's wake-ups.
+On a server that is not realtime the worker keeps normal priority (a realtime worker
+would preempt the audio threads there), and so does a worker thread; without the rights
+(``rtprio`` limit, CAP_SYS_NICE) it runs at normal priority with a note. Measured
+(``benchmarks/soak.py --start-server --realtime --period 256 --model-hop auto
+--background 1``, ``stress-ng --cpu 1``, default streaming model, 2-core AMD EPYC VM,
+3-minute runs): normal priority, worker per hop p50/p99 4.15/6.76 and 4.50/7.66 ms
+(no hog), step timed at start 2.0-2.4 ms; SCHED_FIFO 1: 3.20/4.05, 3.42/4.35 and
+3.27/4.45 ms, step 1.24-1.26 ms. With the former Python callback ``worker_rtprio=1``
+gave 60-64 xruns (realtime TensorFlow threads starved the client's main thread, which
+could hold the GIL the callback needed); the callback is native now and needs no GIL.
 """
 
 from __future__ import annotations

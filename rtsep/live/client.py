@@ -28,6 +28,29 @@ DEFAULT_WORKER_NICE = 0
 """Nice value the worker process asks for (see :class:`LiveSeparator`); 0 = unchanged
 (-10 showed no measurable benefit on the shared 2-core test machine)."""
 
+DEFAULT_WORKER_RTPRIO = "auto"
+"""Realtime priority of the worker process: ``"auto"`` = SCHED_FIFO priority 1 (below
+every JACK thread) when the server runs its clients in realtime, else normal
+priority; an int N > 0 = priority N; 0 = normal priority (see :mod:`rtsep.live`)."""
+
+
+def worker_rtprio_for(requested, client_priority: int, worker: str) -> int:
+    """The SCHED_FIFO priority the worker asks for (0: none).
+
+    Parameters
+    ----------
+    requested : int or "auto"
+    client_priority : int
+        Priority of the JACK client's process thread (-1: the server is not realtime).
+    worker : "process" or "thread"
+        A worker thread keeps its process's priority (it would apply to the host program).
+    """
+    if worker != "process":
+        return 0
+    if requested == "auto":
+        return 1 if client_priority > 1 else 0
+    return int(requested)
+
 HANG_S = 2.0
 """A worker process whose heartbeat stands still this long (plus 10x the worst block
 measured at start) is hung: it is killed and replaced."""
@@ -101,9 +124,12 @@ class LiveSeparator:
         Nice value of the worker process (negative = more CPU share against other
         programs; needs CAP_SYS_NICE, else a note and normal priority). Not used
         with a worker thread (it would also apply to the main thread).
-    worker_rtprio : int
-        If > 0: SCHED_FIFO priority of the worker process (below JACK's, e.g. 1-5);
-        TensorFlow's threads inherit it. Needs realtime rights (else a note).
+    worker_rtprio : int or "auto"
+        If > 0: SCHED_FIFO priority of the worker process (below JACK's, e.g. 1-4);
+        TensorFlow's threads inherit it. Needs realtime rights (else a note and normal
+        priority). ``"auto"`` (default): 1 when the server's clients run in realtime,
+        else 0 (normal priority): a realtime worker must not preempt a server that is
+        not realtime.
     start_timeout_s : float
         How long loading and warming the model may take.
     midi : bool
@@ -129,7 +155,8 @@ class LiveSeparator:
                  lookahead: int = 0, model_hop: int | str = 1,
                  reserve_periods: int | None = None, gains=None,
                  worker: str = DEFAULT_WORKER, threads: int | None = None,
-                 worker_nice: int = DEFAULT_WORKER_NICE, worker_rtprio: int = 0,
+                 worker_nice: int = DEFAULT_WORKER_NICE,
+                 worker_rtprio: int | str = DEFAULT_WORKER_RTPRIO,
                  start_timeout_s: float = 600.0, reconnect: bool = False,
                  midi: bool = True, midi_map=None):
         if worker not in ("process", "thread"):
@@ -154,7 +181,9 @@ class LiveSeparator:
         self.worker = worker
         self.threads = threads
         self.worker_nice = int(worker_nice)
-        self.worker_rtprio = int(worker_rtprio)
+        if not (worker_rtprio == "auto" or (isinstance(worker_rtprio, int) and worker_rtprio >= 0)):
+            raise ConfigError(f"worker_rtprio must be an integer >= 0 or 'auto', got {worker_rtprio!r}")
+        self.worker_rtprio = worker_rtprio
         self.start_timeout_s = float(start_timeout_s)
         self.reconnect = bool(reconnect)
         from rtsep.live.jack.callback import MIDI_RING
@@ -364,10 +393,15 @@ class LiveSeparator:
         self._finalizer = weakref.finalize(self, _emergency_stop, sh)
         sh.controls.set_gains(self.gains)
         sh.ctl[Word.RATE] = int(client.samplerate)
+        from rtsep.live.jack import libjack
+
         params = WorkerParams(period=period, lookahead=self.lookahead, model_hop=self.model_hop,
                               reserve_periods=self.reserve_periods,
                               threads=self.threads, nice=self.worker_nice,
-                              rtprio=self.worker_rtprio, rate=int(client.samplerate))
+                              rtprio=worker_rtprio_for(self.worker_rtprio,
+                                                       libjack.realtime_priority(client),
+                                                       self.worker),
+                              rate=int(client.samplerate))
         self._params = params
         self._worker.start(self.model, params, sh)
         from rtsep.live.jack.callback import process_callback

@@ -305,6 +305,12 @@ class LoopPlayer:
         """Cycles in which the feeder had not supplied the whole period."""
         return int(self._ctl[Word.UNDERRUNS])
 
+    @property
+    def callback_max_frames(self) -> int:
+        """The latest end of its callback, in frames since its cycle's start (this
+        counts the clients before it in the graph too)."""
+        return int(self._ctl[Word.CB_MAX])
+
     def _fill(self) -> None:
         """Top the ring up with the signal, continuing the loop."""
         space = self._ring.space()

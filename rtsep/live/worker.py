@@ -213,18 +213,21 @@ class _Loop:
 def _raise_priority(nice: int, rtprio: int = 0) -> str | None:
     """Raise the worker process's priority before TensorFlow starts its threads (which
     inherit it): a lower nice value, or SCHED_FIFO at ``rtprio`` (keep it below
-    JACK's, 10 by default in jackd2). Returns a note when that was not allowed."""
+    JACK's client threads, 5 by default in jackd2). Returns a note saying what it
+    got (None when nothing was asked)."""
+    what = f"realtime priority {rtprio} (SCHED_FIFO)" if rtprio else f"nice value {nice}"
     try:
         if rtprio:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(rtprio)))
         elif nice:
             os.setpriority(os.PRIO_PROCESS, 0, int(nice))
+        else:
+            return None
     except (PermissionError, OSError) as exc:
-        what = f"realtime priority {rtprio}" if rtprio else f"nice value {nice}"
         return (f"could not give the worker {what} ({exc.strerror or exc}); it runs at normal "
                 "priority (needs the rights JACK's realtime group has: rtprio/nice limits in "
                 "/etc/security/limits.conf, or CAP_SYS_NICE)")
-    return None
+    return f"worker process: {what}"
 
 
 def _load(source, threads: int | None):
@@ -261,7 +264,7 @@ def worker_main(source, params: WorkerParams, shared, conn, quiet: bool = False)
     sh = SharedBlock.attach(shared) if own else shared
     loop = engine = bufs = None
     hush = _QuietStderr() if quiet else None
-    nice_note = _raise_priority(params.nice, params.rtprio) if own else None
+    priority_note = _raise_priority(params.nice, params.rtprio) if own else None
     try:
         model, warmup_s, device = _load(source, params.threads)
         engine, bufs, plan = make_plan(model, params, warmup_s, device, sh.controls, sh.meters)
@@ -272,8 +275,8 @@ def worker_main(source, params: WorkerParams, shared, conn, quiet: bool = False)
         # client goes live as soon as it hears it.
         gc.collect()
         gc.freeze()
-        if nice_note:
-            plan.notes.append(nice_note)
+        if priority_note:
+            plan.notes.append(priority_note)
         if hush is not None:
             hush.restore()
         loop = _Loop(engine, bufs, sh)

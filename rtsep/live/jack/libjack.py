@@ -2,6 +2,7 @@
 
 Declared here, and nowhere else:
 
+- ``jack_client_real_time_priority`` (the worker's priority is chosen below it);
 - the latency API (``jack_set_latency_callback``, ``jack_port_set_latency_range``,
   ``jack_port_get_latency_range``, ``jack_recompute_total_latencies``), used by
   :mod:`rtsep.live.jack.latency`;
@@ -47,6 +48,7 @@ jack_nframes_t jack_frames_since_cycle_start(const jack_client_t *client);
 uint32_t jack_midi_get_event_count(void *port_buffer);
 typedef struct { jack_nframes_t time; size_t size; unsigned char *buffer; } jack_midi_event_t;
 int jack_midi_event_get(jack_midi_event_t *event, void *port_buffer, uint32_t event_index);
+int jack_client_real_time_priority(jack_client_t *client);
 """
 
 ffi = cffi.FFI()
@@ -90,6 +92,12 @@ def port_pointer(port):
 def address(pointer) -> int:
     """A cdata pointer of this FFI as an integer."""
     return int(ffi.cast("uintptr_t", pointer))
+
+
+def realtime_priority(client) -> int:
+    """The SCHED_FIFO priority of ``client``'s process thread, or -1 when the server does
+    not run its clients in realtime (``jackd`` without ``-R``)."""
+    return int(lib().jack_client_real_time_priority(client_pointer(client)))
 
 
 def realtime_functions():
