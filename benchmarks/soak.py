@@ -15,7 +15,11 @@ and prints JSON lines: one per minute (progress) and a final one::
 
 ``xruns`` are the server's (any client can cause them); ``callback_max_us`` and
 ``callback_slow`` (cycles whose callback ended after half the period) are ours.
-CPU figures are percent of one core over the run (``/proc``).
+CPU figures are percent of one core over the run (``/proc``). ``worker_sched`` is the
+worker process's scheduling policy as the kernel reports it (``fifo:1``, ``other``).
+``steal_pct``, ``steal_seconds``, ``xrun_seconds`` and ``xrun_seconds_with_steal``
+(:class:`StealWatch`) say whether the xruns fell in the seconds in which a hypervisor
+took CPU time from this machine.
 
 Usage::
 
@@ -25,6 +29,13 @@ Usage::
         --model-hop auto --compare-workers                       # thread vs process
     python benchmarks/soak.py --minutes 10 --start-server --realtime --period 256 \\
         --model-hop auto --background 0 1 2                      # 0, 1, 2 busy cores beside it
+    python benchmarks/soak.py --minutes 10 --start-server --realtime --period 256 \\
+        --model-hop auto --background 1 --baseline               # first 10 min without rtsep
+
+With ``--baseline`` each soak is preceded by one of the same length without rtsep
+(``{"bench": "soak_baseline", "xruns": ..., "player_callback_max_us": ...}``): the
+player alone, an xrun counter, the same server and busy cores. Xruns it counts are not
+rtsep's doing.
 """
 
 from __future__ import annotations
@@ -51,6 +62,57 @@ def _cpu_ticks(pid: int) -> int:
     except OSError:
         return 0
     return int(fields[11]) + int(fields[12])
+
+
+class StealWatch:
+    """Which seconds of a run the hypervisor took CPU time from this machine (``steal``
+    in ``/proc/stat``; 0 outside a VM), and whether the xruns fell in those seconds.
+    Call :meth:`tick` about once a second with the xrun count so far."""
+
+    def __init__(self, xruns: int = 0):
+        self.tick_s = 1.0 / os.sysconf("SC_CLK_TCK")
+        self.seconds = self.steal_seconds = self.xrun_seconds = self.both = 0
+        self.steal_total = 0
+        self._t, self._steal, self._xruns = time.monotonic(), self._read(), xruns
+
+    @staticmethod
+    def _read() -> int:
+        try:
+            with open("/proc/stat") as f:
+                fields = f.readline().split()
+            return int(fields[8]) if fields[0] == "cpu" and len(fields) > 8 else 0
+        except OSError:
+            return 0
+
+    def tick(self, xruns: int) -> None:
+        steal = self._read()
+        ds, dx = steal - self._steal, xruns - self._xruns
+        self._steal, self._xruns = steal, xruns
+        self.seconds += 1
+        self.steal_total += ds
+        self.steal_seconds += ds > 0
+        self.xrun_seconds += dx > 0
+        self.both += ds > 0 and dx > 0
+
+    def summary(self, wall: float) -> dict:
+        """``steal_pct``: stolen time, percent of all CPUs' time; ``xrun_seconds``: the
+        seconds with an xrun, ``xrun_seconds_with_steal`` of them with stolen time,
+        ``steal_seconds`` all seconds with stolen time (of ``seconds``)."""
+        ncpu = os.cpu_count() or 1
+        return {"steal_pct": round(100.0 * self.steal_total * self.tick_s / (wall * ncpu), 3),
+                "seconds": self.seconds, "steal_seconds": self.steal_seconds,
+                "xrun_seconds": self.xrun_seconds, "xrun_seconds_with_steal": self.both}
+
+
+def _sched(pid: int) -> str:
+    """The scheduling policy and priority a process runs at, e.g. ``"fifo:1"``, ``"other"``."""
+    try:
+        policy = os.sched_getscheduler(pid)
+        prio = os.sched_getparam(pid).sched_priority
+    except OSError:
+        return "unknown"
+    name = {os.SCHED_FIFO: "fifo", os.SCHED_RR: "rr"}.get(policy, "other")
+    return f"{name}:{prio}" if name != "other" else name
 
 
 def _signal(play: str, seconds: float = 30.0) -> np.ndarray | None:
@@ -90,6 +152,7 @@ def soak(args, worker: str) -> dict:
         cpu0 = {k: _cpu_ticks(p) for k, p in pids.items()}
         t0 = time.monotonic()
         base = sep.stats()  # counts before the measured run (activation, connections)
+        steal = StealWatch(base["xruns"])
         loads = []
         minute = 0
         end = t0 + 60.0 * args.minutes
@@ -100,6 +163,7 @@ def soak(args, worker: str) -> dict:
                 reason = r
                 break
             loads.append(sep.client.cpu_load())
+            steal.tick(sep.stats()["xruns"])
             if time.monotonic() - t0 >= 60.0 * (minute + 1):
                 minute += 1
                 s = sep.stats()
@@ -111,6 +175,7 @@ def soak(args, worker: str) -> dict:
         s = sep.stats()
         cpu = {k: 100.0 * (_cpu_ticks(p) - cpu0[k]) / tick / wall for k, p in pids.items()}
         plan = sep.plan
+        sched = _sched(sep.worker_pid) if worker == "process" else None
         return {
             "bench": "soak", "minutes": round(wall / 60.0, 3), "period": s["period"],
             "worker": worker, "model": args.test_model or args.model,
@@ -132,14 +197,65 @@ def soak(args, worker: str) -> dict:
             "skipped_frames": s["skipped_frames"], "stopped_by": reason or "time",
             "player_underruns": player.underruns if player is not None else None,
             "worker_nice": args.worker_nice if worker == "process" else 0,
-            "worker_rtprio": args.worker_rtprio if worker == "process" else 0,
+            "worker_rtprio": args.worker_rtprio,
+            "worker_sched": sched,
             "threads": args.threads,
-            "notes": plan.notes,
+            "notes": plan.notes, **steal.summary(wall),
         }
     finally:
         if player is not None:
             player.close()
         sep.stop()
+
+
+def baseline(args) -> dict:
+    """The same server, player and busy cores without rtsep: the xruns the machine makes
+    by itself. The player (native callback) plays into the server's playback ports and a
+    second client, with no process callback, counts the server's xruns."""
+    from rtsep.live.jack.server import open_client
+    from rtsep.live.probe import LoopPlayer
+
+    sig = _signal(args.play if args.play != "system" else "noise")
+    counter = open_client(f"{args.name}-xruns", args.server)
+    xruns = [0]
+
+    def xrun(delayed_usecs):
+        xruns[0] += 1
+
+    counter.set_xrun_callback(xrun)
+    counter.activate()
+    player = None
+    try:
+        player = LoopPlayer(sig, ["system:playback_1", "system:playback_2"],
+                            servername=args.server, name=f"{args.name}-player")
+        base, t0 = xruns[0], time.monotonic()
+        steal = StealWatch(base)
+        minute, loads = 0, []
+        end = t0 + 60.0 * args.minutes
+        while time.monotonic() < end:
+            time.sleep(min(1.0, max(end - time.monotonic(), 0.0)))
+            loads.append(counter.cpu_load())
+            steal.tick(xruns[0])
+            if time.monotonic() - t0 >= 60.0 * (minute + 1):
+                minute += 1
+                print(json.dumps({"bench": "soak_baseline_progress", "minute": minute,
+                                  "xruns": xruns[0] - base}), flush=True)
+        wall = time.monotonic() - t0
+        rate = counter.samplerate
+        return {
+            "bench": "soak_baseline", "minutes": round(wall / 60.0, 3),
+            "period": counter.blocksize, "xruns": xruns[0] - base,
+            "player_underruns": player.underruns,
+            "player_callback_max_us": round(1e6 * player.callback_max_frames / rate, 1),
+            "jack_dsp_load_mean": round(float(np.mean(loads)), 2) if loads else None,
+            "jack_dsp_load_max": round(float(np.max(loads)), 2) if loads else None,
+            **steal.summary(wall),
+        }
+    finally:
+        if player is not None:
+            player.close()
+        counter.deactivate()
+        counter.close()
 
 
 class CpuHogs:
@@ -171,6 +287,8 @@ class CpuHogs:
 
 
 def main(argv=None) -> int:
+    from rtsep.cli.cmd_live import int_or_auto
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--model", default="default", help="model name or path (default: default)")
@@ -182,11 +300,16 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", choices=("process", "thread"), default=None)
     ap.add_argument("--worker-nice", type=int, default=0,
                     help="nice value of the worker process (0: unchanged) [default: 0]")
-    ap.add_argument("--worker-rtprio", type=int, default=0,
-                    help="SCHED_FIFO priority of the worker process, below JACK's (0: none)")
+    ap.add_argument("--worker-rtprio", type=int_or_auto(0), default="auto",
+                    help="SCHED_FIFO priority of the worker process, below JACK's (0: none; "
+                         "auto: 1 on a realtime server) [default: auto]")
     ap.add_argument("--threads", type=int, default=None,
                     help="TensorFlow intra-op threads of the model (default: all CPUs but one)")
     ap.add_argument("--compare-workers", action="store_true", help="run thread, then process")
+    ap.add_argument("--baseline", action="store_true",
+                    help="before each soak, the same minutes without rtsep (the player and an "
+                         "xrun counter only): the xruns the server and machine make by themselves")
+    ap.add_argument("--sync", action="store_true", help="with --start-server: jackd -S")
     ap.add_argument("--play", default=str(DEFAULT_PLAY),
                     help="audio file to loop into the client, 'noise', or 'system' (capture ports)")
     ap.add_argument("--name", default="rtsep-soak")
@@ -210,13 +333,19 @@ def main(argv=None) -> int:
             from rtsep.live.jack.server import DummyServer
 
             args.server = f"rtsep-soak-{os.getpid()}"
-            srv = DummyServer(args.server, period=args.period, realtime=args.realtime).start()
+            srv = DummyServer(args.server, period=args.period, realtime=args.realtime,
+                              sync=args.sync).start()
         for n in args.background:
             hogs = CpuHogs(n)
             hogs.start()
             try:
+                if args.baseline:
+                    print(json.dumps({**baseline(args), "background": n, "hog": hogs.kind,
+                                      "sync": args.sync}),
+                          flush=True)
                 for w in workers:
-                    print(json.dumps({**soak(args, w), "background": n, "hog": hogs.kind}),
+                    print(json.dumps({**soak(args, w), "background": n, "hog": hogs.kind,
+                                      "sync": args.sync}),
                           flush=True)
             finally:
                 hogs.stop()
