@@ -129,9 +129,9 @@ would preempt the audio threads there), and so does a worker thread; without the
 (``rtprio`` limit, CAP_SYS_NICE) it runs at normal priority with a note. Measured
 (``benchmarks/soak.py --start-server --realtime --period 256 --model-hop auto
 --background 1``, ``stress-ng --cpu 1``, default streaming model, 2-core AMD EPYC VM,
-3-minute runs): normal priority, worker per hop p50/p99 4.15/6.76 and 4.50/7.66 ms
-(no hog), step timed at start 2.0-2.4 ms; SCHED_FIFO 1: 3.20/4.05, 3.42/4.35 and
-3.27/4.45 ms, step 1.24-1.26 ms. With the former Python callback ``worker_rtprio=1``
+3-minute runs): normal priority, worker per hop p50/p99 4.15/6.76 ms, step timed at
+start 2.0-2.4 ms; SCHED_FIFO 1: 3.20/4.05, 3.42/4.35 and 3.27/4.45 ms, step
+1.24-1.26 ms (README: 10-minute soaks beside a baseline without rtsep). With the former Python callback ``worker_rtprio=1``
 gave 60-64 xruns (realtime TensorFlow threads starved the client's main thread, which
 could hold the GIL the callback needed); the callback is native now and needs no GIL.
 """
