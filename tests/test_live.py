@@ -228,6 +228,8 @@ def test_the_worker_runs_in_realtime_below_jack_only_on_a_realtime_server(jack_s
     assert worker_rtprio_for("auto", -1, "process") == 0
     assert worker_rtprio_for("auto", 5, "thread") == 0
     assert worker_rtprio_for(3, 5, "process") == 3
+    with pytest.raises(ConfigError, match="not below the JACK client thread's 5"):
+        worker_rtprio_for(5, 5, "process")
     for realtime in (True, False):
         srv = jack_server_factory(256, realtime=realtime)
         with LiveSeparator(RouteModel("vocals"), client_name="rtsep-prio",

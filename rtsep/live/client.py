@@ -44,11 +44,20 @@ def worker_rtprio_for(requested, client_priority: int, worker: str) -> int:
         Priority of the JACK client's process thread (-1: the server is not realtime).
     worker : "process" or "thread"
         A worker thread keeps its process's priority (it would apply to the host program).
+
+    Raises
+    ------
+    ConfigError
+        A priority at or above the client thread's: the worker would delay the audio.
     """
     if worker != "process":
         return 0
     if requested == "auto":
         return 1 if client_priority > 1 else 0
+    if 0 < client_priority <= int(requested):
+        raise ConfigError(f"worker realtime priority {requested} is not below the JACK client "
+                          f"thread's {client_priority}: the worker would delay the audio; "
+                          f"use 1-{client_priority - 1}, or auto")
     return int(requested)
 
 HANG_S = 2.0
