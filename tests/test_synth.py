@@ -153,6 +153,34 @@ def test_rerun_reuses_complete_tracks_and_removes_stale_temp(dataset):
     assert not stale.exists()
 
 
+def test_song_whose_speaker_cannot_sing_is_listed_as_failed_and_the_run_goes_on(tmp_path,
+                                                                               monkeypatch):
+    """A singer's recorded speaker with no singable syllable anywhere fails that song
+    only (it stopped a whole 'rtsep synth' run before): listed under "failed" with the
+    reason, the other songs written."""
+    need_synth()
+    from rtsep.training.synth import compose_song, dataset, mixing
+    from rtsep.training.synth.vocals import NoSingableSyllableError
+
+    def fake_render(seed, index, seconds, *, resources=None, used=None):  # no real audio: fast
+        if index == 1:
+            raise NoSingableSyllableError("no singable syllable found in the recordings of x/y")
+        song = compose_song(seed, index, seconds)
+        rng = np.random.default_rng(index)
+        stems = {s: (0.1 * rng.standard_normal((song.n_samples, 2))).astype(np.float32) for s in STEMS}
+        return song, mixing.to_grid(stems, -1.0)
+
+    monkeypatch.setattr(dataset, "render_song_int16", fake_render)
+    out = tmp_path / "ds"
+    with pytest.warns(RuntimeWarning, match=rf"synth-{SEED}-00001 not written"):
+        manifest = dataset.generate_dataset(out, 3, 2.0, SEED)
+    assert [t["name"] for t in manifest["tracks"]] == [f"synth-{SEED}-00000", f"synth-{SEED}-00002"]
+    [failed] = manifest["failed"]
+    assert failed["name"] == f"synth-{SEED}-00001" and failed["error_stems"] == ["vocals"]
+    assert "no singable syllable" in failed["error"]
+    assert not (out / f"synth-{SEED}-00001").exists()
+
+
 def test_song_with_non_finite_audio_is_listed_as_failed_and_the_run_goes_on(tmp_path, monkeypatch,
                                                                           capsys):
     """A song whose render holds NaN is not written (it was written as silence), the

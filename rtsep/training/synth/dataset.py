@@ -20,7 +20,9 @@ when complete; a folder that already exists complete is kept (re-running a
 command resumes it).
 
 A track whose rendering comes out with NaN or infinite samples
-(:class:`~rtsep.training.synth.mixing.NonFiniteAudioError`: a stage failed on it) is
+(:class:`~rtsep.training.synth.mixing.NonFiniteAudioError`: a stage failed on it), or
+whose singer's recorded speaker has no singable syllable at all
+(:class:`~rtsep.training.synth.vocals.NoSingableSyllableError`), is
 not written, and the run goes on: the manifest lists it under ``"failed"`` (its name,
 the error and the stems affected) instead of ``"tracks"``, a ``RuntimeWarning`` says
 so, and a later run tries it again. Any other error stops the run (the manifest keeps
@@ -53,8 +55,13 @@ from rtsep.training.synth import sources
 from rtsep.training.synth.arrangement import MAX_SECONDS, MIN_SECONDS, compose_song
 from rtsep.training.synth.score import song_name
 from rtsep.training.synth.mixing import NonFiniteAudioError
+from rtsep.training.synth.vocals import NoSingableSyllableError
 from rtsep.training.synth.resources import Resources, find_resources
 from rtsep.training.synth.song import render_song_int16
+
+TRACK_FAILURES = (NonFiniteAudioError, NoSingableSyllableError)
+"""Errors that fail one track (listed under "failed") without stopping the run; each
+has ``stems``, the stems affected."""
 
 MANIFEST = "manifest.json"
 
@@ -138,7 +145,7 @@ def remove_stale_temp(out_dir: Path) -> list[Path]:
     return removed
 
 
-def _failed_entry(entry: dict, exc: NonFiniteAudioError, t0: float) -> dict:
+def _failed_entry(entry: dict, exc: Exception, t0: float) -> dict:
     """The manifest entry of a track that could not be written (it has an "error")."""
     entry["error"] = str(exc)
     entry["error_stems"] = list(exc.stems)
@@ -149,12 +156,12 @@ def _failed_entry(entry: dict, exc: NonFiniteAudioError, t0: float) -> dict:
 def _render_and_write(out_dir: str, seed: int, index: int, seconds: float,
                       resources: Resources) -> dict:
     """Worker task: render song ``index`` and write it. Returns its manifest entry
-    (with an "error" and nothing written when its audio is not finite)."""
+    (with an "error" and nothing written when it failed: :data:`TRACK_FAILURES`)."""
     t0 = time.perf_counter()
     used: set = set()
     try:
         song, audio = render_song_int16(seed, index, seconds, resources=resources, used=used)
-    except NonFiniteAudioError as exc:
+    except TRACK_FAILURES as exc:
         entry = compose_song(seed, index, seconds).manifest()
         entry["kind"] = "songs"
         entry["sources"] = sources.describe(used)  # what it had read when it failed
@@ -172,13 +179,13 @@ def _render_and_write(out_dir: str, seed: int, index: int, seconds: float,
 def _render_accompaniment(out_dir: str, seed: int, index: int, seconds: float,
                           resources: Resources, files, split: str) -> dict:
     """Worker task: one partially labelled track (vocals over real music); an entry
-    with an "error" and nothing written when its audio is not finite."""
+    with an "error" and nothing written when it failed (:data:`TRACK_FAILURES`)."""
     from rtsep.training.synth import accompaniment
 
     t0 = time.perf_counter()
     try:
         entry, audio = accompaniment.render_track(seed, index, seconds, files, resources, split)
-    except NonFiniteAudioError as exc:
+    except TRACK_FAILURES as exc:
         entry = {"name": accompaniment.track_name(seed, index, split), "kind": "accompaniment",
                  "split": split, "seed": int(seed), "index": int(index), "seconds": float(seconds)}
         return _failed_entry(entry, exc, t0)

@@ -417,6 +417,13 @@ def _phrase_groups(notes: tuple[VocalNote, ...], gap_s: float) -> list[list[Voca
     return groups
 
 
+class NoSingableSyllableError(VocalError):
+    """A recorded speaker has no syllable with a voiced nucleus in any of its recordings:
+    the song cannot sing with it (the track fails; the run goes on)."""
+
+    stems = ("vocals",)
+
+
 def real_words(order: list[str], singer: Singer, rng: np.random.Generator,
                used: set | None = None) -> dict[str, WordFrames]:
     """Each lyric token sung by a real syllable of the singer's recorded speaker.
@@ -430,7 +437,7 @@ def real_words(order: list[str], singer: Singer, rng: np.random.Generator,
     spk = voicebank.speaker_by_key(singer.speaker)
     units = voicebank.choose_units(spk, min(len(order), MAX_REAL_UNITS), rng)
     if not units:
-        raise VocalError(f"no singable syllable found in the recordings of {spk.key}")
+        raise NoSingableSyllableError(f"no singable syllable found in the recordings of {spk.key}")
     words = {}
     for k, tok in enumerate(order):
         ref, wf = units[k % len(units)]
