@@ -26,6 +26,8 @@ Usage:
     .venv/bin/python benchmarks/model.py --arch stream_hybrid --frames 1 4 --backend jax
     .venv/bin/python benchmarks/model.py --arch stream_hybrid --batch 1 \
         --backend tensorflow jax litert onnxruntime openvino   # the step's runtimes
+    .venv/bin/python benchmarks/model.py --arch hybrid stream_hybrid --batch 1 --rtprio 1
+        # at the live worker's priority on a realtime server (SCHED_FIFO 1; needs the rights)
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="CPU threads per operation (TensorFlow intra-op; XLA on JAX; "
                         "default: all CPUs for TensorFlow, 1 for JAX as the live worker)")
     p.add_argument("--inter-op-threads", type=int, default=1, help="TensorFlow inter-op threads (default 1)")
+    p.add_argument("--rtprio", type=int, default=0,
+                   help="run each backend's process at SCHED_FIFO priority N, as the live worker "
+                        "runs on a realtime JACK server (default 0: normal priority)")
     p.add_argument("--backend", nargs="+",
                    choices=["tensorflow", "jax", "litert", "onnxruntime", "openvino"],
                    default=None,
@@ -116,6 +121,7 @@ def run_backend(args) -> int:
                 "device": rt.device, "batch": batch, "params": rt.params,
                 **_timed(lambda: rt(x), args.reps),
                 "reps": args.reps, "warmup_s": round(rt.warmup_s, 3), "threads": threads,
+                "rtprio": args.rtprio,
             }), flush=True)
             del rt
         if not arch.startswith("stream_"):
@@ -129,6 +135,7 @@ def run_backend(args) -> int:
                 "device": srt.device, "frames": k, "params": srt.params,
                 **_timed(lambda: srt.step(x), args.step_reps),
                 "reps": args.step_reps, "warmup_s": round(srt.warmup_s, 3), "threads": threads,
+                "rtprio": args.rtprio,
             }), flush=True)
     return 0
 
@@ -294,7 +301,7 @@ def run_converted(args, kind: str) -> int:
                 "bench": "model_step", "arch": arch, "size": args.size, "backend": kind,
                 "device": f"CPU ({kind}, {threads} thread(s)): {_cpu_name()}", "frames": k,
                 **_timed(one, args.step_reps), "reps": args.step_reps,
-                "convert_s": round(convert_s, 1), "threads": threads,
+                "convert_s": round(convert_s, 1), "threads": threads, "rtprio": args.rtprio,
                 "max_abs_diff": worst, "est_max": scale,
                 "max_rel_diff": worst / max(scale, 1e-12),
                 "check_ok": worst <= 1e-4 * max(scale, 1e-12),  # the step-test tolerance
@@ -306,6 +313,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     backends = args.backend or ([os.environ["KERAS_BACKEND"]] if os.environ.get("KERAS_BACKEND")
                                 else ["tensorflow", "jax"])
+    if len(backends) == 1 and args.rtprio:  # before any runtime starts its threads
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.rtprio))
     if len(backends) == 1 and backends[0] in CONVERTED:
         os.environ["KERAS_BACKEND"] = "tensorflow"
         return run_converted(args, backends[0])
