@@ -73,7 +73,7 @@ class StealWatch:
         self.tick_s = 1.0 / os.sysconf("SC_CLK_TCK")
         self.seconds = self.steal_seconds = self.xrun_seconds = self.both = 0
         self.steal_total = 0
-        self._t, self._steal, self._xruns = time.monotonic(), self._read(), xruns
+        self._steal, self._xruns = self._read(), xruns
 
     @staticmethod
     def _read() -> int:

@@ -73,7 +73,7 @@ def add_arguments(p):
     p.add_argument("--worker-rtprio", type=_rtprio, default="auto", metavar="N|auto",
                    help="SCHED_FIFO priority of the worker process, below JACK's client threads "
                         "(0: normal priority; needs the realtime rights JACK's users have) "
-                        "[default: auto, 1 when the server runs its clients in realtime]")
+                        "[default: auto, 1 when a JACK server (not PipeWire) runs its clients in realtime]")
     p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=True,
                    help="when the JACK server goes away, wait for it to come back and rejoin it "
                         "with the same client and port names, connections and latency "

@@ -125,7 +125,9 @@ has a SCHED_FIFO priority, 5 under jackd2's default 10) the worker process asks 
 SCHED_FIFO priority 1 (``worker_rtprio="auto"``): below every JACK thread, above
 every normal program, so a busy core next to it no longer delays the worker's wake-ups.
 On a server that is not realtime the worker keeps normal priority (a realtime worker
-would preempt the audio threads there), and so does a worker thread; without the rights
+would preempt the audio threads there), and so does a worker thread, and so it does on
+PipeWire's JACK layer (there the 60 s test at 48 kHz had 5 underruns with the worker
+at SCHED_FIFO 1 and 0 at normal priority; the cause was not found); without the rights
 (``rtprio`` limit, CAP_SYS_NICE) it runs at normal priority with a note. Measured
 (``benchmarks/soak.py --start-server --realtime --period 256 --model-hop auto
 --background 1``, ``stress-ng --cpu 1``, default streaming model, 2-core AMD EPYC VM,

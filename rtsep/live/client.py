@@ -30,11 +30,13 @@ DEFAULT_WORKER_NICE = 0
 
 DEFAULT_WORKER_RTPRIO = "auto"
 """Realtime priority of the worker process: ``"auto"`` = SCHED_FIFO priority 1 (below
-every JACK thread) when the server runs its clients in realtime, else normal
-priority; an int N > 0 = priority N; 0 = normal priority (see :mod:`rtsep.live`)."""
+every JACK thread) when a JACK server runs its clients in realtime, else (and on
+PipeWire's JACK layer) normal priority; an int N > 0 = priority N; 0 = normal
+priority (see :mod:`rtsep.live`)."""
 
 
-def worker_rtprio_for(requested, client_priority: int, worker: str) -> int:
+def worker_rtprio_for(requested, client_priority: int, worker: str,
+                      pipewire: bool = False) -> int:
     """The SCHED_FIFO priority the worker asks for (0: none).
 
     Parameters
@@ -44,6 +46,10 @@ def worker_rtprio_for(requested, client_priority: int, worker: str) -> int:
         Priority of the JACK client's process thread (-1: the server is not realtime).
     worker : "process" or "thread"
         A worker thread keeps its process's priority (it would apply to the host program).
+    pipewire : bool
+        The server is PipeWire's JACK layer: ``"auto"`` keeps normal priority there (the
+        60 s PipeWire test at 48 kHz had 5 underruns with the worker at SCHED_FIFO 1,
+        0 at normal priority; why was not found).
 
     Raises
     ------
@@ -53,12 +59,19 @@ def worker_rtprio_for(requested, client_priority: int, worker: str) -> int:
     if worker != "process":
         return 0
     if requested == "auto":
-        return 1 if client_priority > 1 else 0
+        return 1 if client_priority > 1 and not pipewire else 0
     if 0 < client_priority <= int(requested):
         raise ConfigError(f"worker realtime priority {requested} is not below the JACK client "
                           f"thread's {client_priority}: the worker would delay the audio; "
                           f"use 1-{client_priority - 1}, or auto")
     return int(requested)
+
+def _on_pipewire() -> bool:
+    """Whether libjack is PipeWire's JACK layer (its version string names PipeWire)."""
+    import jack
+
+    return "pipewire" in str(jack.version_string()).lower()
+
 
 HANG_S = 2.0
 """A worker process whose heartbeat stands still this long (plus 10x the worst block
@@ -136,9 +149,9 @@ class LiveSeparator:
     worker_rtprio : int or "auto"
         If > 0: SCHED_FIFO priority of the worker process (below JACK's, e.g. 1-4);
         TensorFlow's threads inherit it. Needs realtime rights (else a note and normal
-        priority). ``"auto"`` (default): 1 when the server's clients run in realtime,
+        priority). ``"auto"`` (default): 1 when a JACK server's clients run in realtime,
         else 0 (normal priority): a realtime worker must not preempt a server that is
-        not realtime.
+        not realtime; 0 on PipeWire's JACK layer too (measured: underruns there).
     start_timeout_s : float
         How long loading and warming the model may take.
     midi : bool
@@ -409,7 +422,7 @@ class LiveSeparator:
                               threads=self.threads, nice=self.worker_nice,
                               rtprio=worker_rtprio_for(self.worker_rtprio,
                                                        libjack.realtime_priority(client),
-                                                       self.worker),
+                                                       self.worker, _on_pipewire()),
                               rate=int(client.samplerate))
         self._params = params
         self._worker.start(self.model, params, sh)

@@ -289,9 +289,10 @@ def _time_blocks(engine, bufs: Buffers, params: WorkerParams, rng) -> np.ndarray
 
     Each block's time is the lesser of two timed passes over the same input: a block
     that is slow by its work is slow in both, a block that another program or the
-    hypervisor delayed once is not (on a 2-core VM beside ``stress-ng`` one such
-    block of 15 ms doubled the reserve, and the latency, of a 10-minute run). Delays
-    during the run are what the reserve's margin and floor are for."""
+    hypervisor delayed once is not (on a 2-core VM beside ``stress-ng``, a start-up
+    timing whose worst block took 15-17 ms set a soak's reserve to 6 periods instead
+    of 3, its latency to 5887 samples instead of 5119). Delays during the run are what
+    the reserve's margin and floor are for."""
     period = params.period
     k = engine.config.model_hop_frames
     engine_frames = (params.warm_calls * k * HOP + 4 * HOP) * params.rate / SAMPLE_RATE
