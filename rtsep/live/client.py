@@ -66,6 +66,7 @@ def worker_rtprio_for(requested, client_priority: int, worker: str,
                           f"use 1-{client_priority - 1}, or auto")
     return int(requested)
 
+
 def _on_pipewire() -> bool:
     """Whether libjack is PipeWire's JACK layer (its version string names PipeWire)."""
     import jack
