@@ -38,7 +38,9 @@ def add_arguments(p):
                         "default) or from the held-out ones only (for measuring vocal leakage)")
     p.add_argument("--vocal-check", type=Path, metavar="JSON",
                    help="accompaniment: exclude the files this vocal check excluded; with no "
-                        "--out, run the check (model on sampled excerpts) and write JSON")
+                        "--out, run the check (model on sampled excerpts) and write JSON. Leave "
+                        "it out of a held-out leakage set: it excludes the files a model leaks "
+                        "on, which flatters that model")
     p.add_argument("--vocal-check-model", default="default", metavar="MODEL",
                    help="the model the vocal check runs (default: default)")
     p.add_argument("--inventory", type=Path, metavar="JSON",
