@@ -49,5 +49,9 @@ def test_train_command_line_sets_source_dropout():
     assert config("--silence-prob", "0.3", "--remix-prob", "0.2").augment == \
         AugmentConfig(silence_prob=0.3, remix_prob=0.2)
     assert config("--no-augment").augment == AugmentConfig.none()
+    assert config("--instrumental-prob", "0.4").augment == \
+        AugmentConfig(silence_prob=DEFAULT_SILENCE_PROB, instrumental_prob=0.4)
+    with pytest.raises(ConfigError, match="--instrumental-prob and --no-augment"):
+        config("--no-augment", "--instrumental-prob", "0.4")
     with pytest.raises(ConfigError, match="--silence-prob and --no-augment"):
         config("--no-augment", "--silence-prob", "0.2")

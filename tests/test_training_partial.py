@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rtsep.errors import ConfigError, DatasetError
-from rtsep.training.data import ExampleSampler
+from rtsep.training.data import AugmentConfig, ExampleSampler
 from rtsep.training.excerpts import EXCERPT_SAMPLES
 from rtsep.training.tracks import find_tracks, split_tracks
 from rtsep.training.losses import LOSSES, per_example_loss
@@ -57,6 +57,31 @@ def test_accompaniment_examples_hold_vocals_and_accompaniment(mixed):
     half = ExampleSampler(tracks, seed=3, partial_fraction=0.5)
     kinds = [half.plan(i).full for i in range(200)]
     assert 60 < sum(kinds) < 140
+
+
+def test_instrumental_examples_are_the_music_alone(mixed):
+    """--instrumental-prob: an accompaniment example without its vocals is the real
+    music alone with a silent vocals target; full examples are untouched, and 0 keeps
+    the random stream of earlier runs."""
+    tracks = find_tracks(mixed)
+    half = ExampleSampler(tracks, AugmentConfig(silence_prob=0.3, instrumental_prob=0.5),
+                          seed=3, partial_fraction=0.5)
+    base = ExampleSampler(tracks, AugmentConfig(silence_prob=0.3), seed=3, partial_fraction=0.5)
+    plans = [(half.plan(i), base.plan(i)) for i in range(300)]
+    partial = [(p, q) for p, q in plans if not p.full]
+    music_alone = [p for p, _ in partial if p.gains[0] == 0.0]
+    assert all(p.gains[1] > 0.0 for p in music_alone)                  # never both left out
+    assert any(p.gains[1] == 0.0 for p, _ in partial)                   # silence still drops music
+    assert 0.45 < len(music_alone) / len(partial) < 0.8                # 0.5 + silence's share
+    assert all(p == q for p, q in plans if p.full)                      # full examples untouched
+    assert all(p.tracks == q.tracks and p.starts == q.starts for p, q in partial)
+    i = next(i for i, (p, _) in enumerate(plans) if not p.full and p.gains[0] == 0.0)
+    stems, full = half.stems(i)
+    x, y, f = half.example(i)
+    assert not full and not stems[0].any() and stems[1].any() and not y[0].any()
+    zero = ExampleSampler(tracks, AugmentConfig(silence_prob=0.3, instrumental_prob=0.0),
+                          seed=3, partial_fraction=0.5)
+    assert [zero.plan(i) for i in range(50)] == [q for _, q in plans[:50]]
 
 
 def test_partial_fraction_needs_the_tracks_it_asks_for(mixed, tmp_path):

@@ -32,6 +32,9 @@ _OPTIONS = (
     ("--remix-prob", None, float, "probability that a stem comes from another track (default 0.5)"),
     ("--silence-prob", None, float, "probability that a stem is left out of an example (source "
                                     "dropout; teaches silence where a stem is absent; default 0.1)"),
+    ("--instrumental-prob", None, float, "probability that an accompaniment example leaves its "
+                                         "vocals out: real instrumental music, vocals target silence "
+                                         "(default 0)"),
     ("--partial-fraction", "partial_fraction", float,
      "share of examples from accompaniment tracks (vocals + accompaniment only; default: "
      "as many as their share of the tracks)"),
@@ -119,15 +122,16 @@ def build_config(args):
         if v is not None and field is not None:
             kw[field] = v
     if args.no_augment:
-        for flag in ("remix_prob", "silence_prob"):
+        for flag in ("remix_prob", "silence_prob", "instrumental_prob"):
             if getattr(args, flag) is not None:
                 raise ConfigError(f"--{flag.replace('_', '-')} and --no-augment contradict each "
                                   f"other; drop one")
         kw["augment"] = AugmentConfig.none()
     else:
         aug = {"silence_prob": DEFAULT_SILENCE_PROB if args.silence_prob is None else args.silence_prob}
-        if args.remix_prob is not None:
-            aug["remix_prob"] = args.remix_prob
+        for flag in ("remix_prob", "instrumental_prob"):
+            if getattr(args, flag) is not None:
+                aug[flag] = getattr(args, flag)
         kw["augment"] = AugmentConfig(**aug)
     return TrainConfig(**kw)
 

@@ -28,6 +28,10 @@ example ``i`` is the same whatever the number of workers or where training resum
   vocals output where there are none (``rtsep eval --vocal-leakage``). An
   accompaniment example with its vocals left out is real instrumental music whose
   vocals target is silence.
+- *instrumental* (accompaniment examples only): with probability ``instrumental_prob``
+  the vocals are left out, so the example is the real instrumental music alone and the
+  vocals target is silence (the case vocal leakage measures), drawn from a generator of
+  its own so that 0 keeps the random stream of runs made before the option existed.
 
 The input ``x`` is the magnitude of the SUM of the augmented stems, ``X``; the
 targets ``y`` are, per augmented stem ``S_j`` (see :data:`TARGETS`):
@@ -83,6 +87,9 @@ class AugmentConfig:
     silence_prob : float
         Probability that a stem is left out (gain 0); 0 keeps the random stream of
         runs made before this option existed.
+    instrumental_prob : float
+        Probability that an accompaniment example leaves its vocals out (the music
+        alone, vocals target silence), on top of ``silence_prob``.
     """
 
     gain_min: float = 0.25
@@ -90,12 +97,13 @@ class AugmentConfig:
     channel_swap_prob: float = 0.5
     remix_prob: float = 0.5
     silence_prob: float = 0.0
+    instrumental_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if not (0.0 < self.gain_min <= self.gain_max):
             raise ConfigError(f"augment: need 0 < gain_min <= gain_max, got "
                               f"gain_min={self.gain_min}, gain_max={self.gain_max}")
-        for name in ("channel_swap_prob", "remix_prob", "silence_prob"):
+        for name in ("channel_swap_prob", "remix_prob", "silence_prob", "instrumental_prob"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"augment: {name} must be in [0, 1], got {v}")
@@ -230,10 +238,14 @@ class ExampleSampler:
             starts.append(s)
             gains.append(float(rng.uniform(a.gain_min, a.gain_max)))
             swaps.append(bool(a.channel_swap_prob > 0 and rng.random() < a.channel_swap_prob))
+        drawn = list(gains)
         if a.silence_prob > 0:
             silent = rng.random(len(gains)) < a.silence_prob
             silent[int(rng.integers(len(gains)))] &= not silent.all()  # one stem always sounds
             gains = [0.0 if s else g for g, s in zip(gains, silent)]
+        if not full and a.instrumental_prob > 0 and \
+                np.random.default_rng([self.seed, 0x1257, int(index)]).random() < a.instrumental_prob:
+            gains[0], gains[1] = 0.0, drawn[1]  # the music alone
         return ExcerptPlan(tuple(tracks), tuple(starts), tuple(gains), tuple(swaps), full)
 
     def stems(self, index: int) -> tuple[np.ndarray, bool]:
