@@ -238,14 +238,14 @@ class ExampleSampler:
             starts.append(s)
             gains.append(float(rng.uniform(a.gain_min, a.gain_max)))
             swaps.append(bool(a.channel_swap_prob > 0 and rng.random() < a.channel_swap_prob))
-        drawn = list(gains)
+        silent = np.zeros(len(gains), dtype=bool)
         if a.silence_prob > 0:
             silent = rng.random(len(gains)) < a.silence_prob
             silent[int(rng.integers(len(gains)))] &= not silent.all()  # one stem always sounds
-            gains = [0.0 if s else g for g, s in zip(gains, silent)]
         if not full and a.instrumental_prob > 0 and \
                 np.random.default_rng([self.seed, 0x1257, int(index)]).random() < a.instrumental_prob:
-            gains[0], gains[1] = 0.0, drawn[1]  # the music alone
+            silent[:2] = (True, False)  # the music alone
+        gains = [0.0 if s else g for g, s in zip(gains, silent)]
         return ExcerptPlan(tuple(tracks), tuple(starts), tuple(gains), tuple(swaps), full)
 
     def stems(self, index: int) -> tuple[np.ndarray, bool]:
