@@ -162,10 +162,10 @@ def test_song_whose_speaker_cannot_sing_is_listed_as_failed_and_the_run_goes_on(
     from rtsep.training.synth import compose_song, dataset, mixing
     from rtsep.training.synth.vocals import NoSingableSyllableError
 
-    def fake_render(seed, index, seconds, *, resources=None, used=None):  # no real audio: fast
+    def fake_render(seed, index, seconds, *, resources=None, used=None, without=()):  # no real audio: fast
         if index == 1:
             raise NoSingableSyllableError("no singable syllable found in the recordings of x/y")
-        song = compose_song(seed, index, seconds)
+        song = compose_song(seed, index, seconds, without)
         rng = np.random.default_rng(index)
         stems = {s: (0.1 * rng.standard_normal((song.n_samples, 2))).astype(np.float32) for s in STEMS}
         return song, mixing.to_grid(stems, -1.0)
@@ -190,8 +190,8 @@ def test_song_with_non_finite_audio_is_listed_as_failed_and_the_run_goes_on(tmp_
 
     broken = {1}
 
-    def fake_render(seed, index, seconds, *, resources=None, used=None):  # no real audio: fast
-        song = compose_song(seed, index, seconds)
+    def fake_render(seed, index, seconds, *, resources=None, used=None, without=()):  # no real audio: fast
+        song = compose_song(seed, index, seconds, without)
         rng = np.random.default_rng(index)
         stems = {s: (0.1 * rng.standard_normal((song.n_samples, 2))).astype(np.float32) for s in STEMS}
         if index in broken:

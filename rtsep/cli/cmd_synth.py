@@ -43,6 +43,12 @@ def add_arguments(p):
                         "on, which flatters that model")
     p.add_argument("--vocal-check-model", default="default", metavar="MODEL",
                    help="the model the vocal check runs (default: default)")
+    p.add_argument("--without", action="append", metavar="GROUP", default=None,
+                   help="songs: leave a group of real sources out (repeatable), for an "
+                        "ablation: voices (espeak-ng singers, no recorded choir), kits (General "
+                        "MIDI / sonic-pi drums), instruments (FluidR3 only, no strums or amp "
+                        "responses), mixing (no recorded hall or plate, no sidechain, width 1); "
+                        "the rest of each song is as without the option; recorded in the manifest")
     p.add_argument("--inventory", type=Path, metavar="JSON",
                    help="write the source inventory (packages, files, minutes, licences read "
                         "from the installed copyright files) to JSON; with no --out, only that")
@@ -88,7 +94,8 @@ def run(args) -> int:
         manifest = generate_dataset(args.out, args.tracks, args.seconds, args.seed, args.workers,
                                     progress=update, kind=args.kind,
                                     held_out=tuple(args.held_out) if args.held_out else None,
-                                    split=args.split, vocal_check=args.vocal_check)
+                                    split=args.split, vocal_check=args.vocal_check,
+                                    without=tuple(args.without or ()))
     tracks = manifest["tracks"]
     rendered = [t for t in tracks if not t.get("reused")]
     failed = [f.get("name", "?") for f in manifest.get("failed", [])]

@@ -348,12 +348,21 @@ def _mix_settings(rng: np.random.Generator, style: Style, grid: Grid) -> MixSett
     )
 
 
-def compose_song(seed: int, index: int, seconds: float) -> Song:
+def compose_song(seed: int, index: int, seconds: float, without: tuple[str, ...] = ()) -> Song:
     """Compose song ``index`` of the run with ``seed`` (no audio is rendered).
 
-    The result depends only on (seed, index, seconds): each aspect draws from its own
-    random stream (style, form, harmony, drums, bass, other parts, vocals, mix).
+    The result depends only on (seed, index, seconds, without): each aspect draws from
+    its own random stream (style, form, harmony, drums, bass, other parts, vocals, mix).
+    ``without`` names groups of real sources to leave out
+    (:data:`~rtsep.training.synth.sourcing.ABLATIONS`); the composition (style, form,
+    harmony, drums, bass, other parts) stays as it is with them. Without "voices", a song
+    that a recorded speaker would sing gets an espeak-ng singer drawn from a stream of
+    its own, whose sung lines differ; the draws after them (the choir and the mix
+    additions of :func:`~rtsep.training.synth.sourcing.realise`) can then differ too.
     """
+    from rtsep.training.synth.sourcing import check_without, realise  # reads the installed packages once
+
+    without = check_without(without)
     ss = np.random.SeedSequence([int(seed), int(index)])
     r_style, r_form, r_harm, r_drum, r_bass, r_other, r_voc, r_mix = (
         np.random.default_rng(s) for s in ss.spawn(8))
@@ -366,12 +375,13 @@ def compose_song(seed: int, index: int, seconds: float) -> Song:
     all_parts = drums.parts + [_bass_part(r_bass, style, harmony, sections, drums.timing_sd, end_s)]
     all_parts += _other_parts(r_other, style, harmony, sections, drums.timing_sd, end_s)
     singer = choose_singer(r_voc)
+    if "voices" in without and singer.source == "real":
+        singer = choose_singer(np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 3])),
+                               recorded=False)
     lines = vocal_lines(r_voc, singer, harmony, sections, drums.timing_sd, end_s)
     song = Song(seed=int(seed), index=int(index), seconds=float(seconds), style=style.name, grid=grid,
                 key_root=key_root, mode=mode, sections=tuple(sections), harmony=harmony,
                 progressions=prog_names, groove=drums.groove, kit=drums.kit, drum_hits=tuple(drums.hits),
                 loop_bars=tuple(drums.loop_bars), parts=tuple(all_parts), singer=singer,
-                vocal_lines=tuple(lines), mix=_mix_settings(r_mix, style, grid))
-    from rtsep.training.synth.sourcing import realise  # reads the installed packages once
-
+                vocal_lines=tuple(lines), mix=_mix_settings(r_mix, style, grid), without=without)
     return realise(song)

@@ -58,6 +58,7 @@ from rtsep.training.synth.mixing import NonFiniteAudioError
 from rtsep.training.synth.vocals import NoSingableSyllableError
 from rtsep.training.synth.resources import Resources, find_resources
 from rtsep.training.synth.song import render_song_int16
+from rtsep.training.synth.sourcing import check_without
 
 TRACK_FAILURES = (NonFiniteAudioError, NoSingableSyllableError)
 """Errors that fail one track (listed under "failed") without stopping the run; each
@@ -154,15 +155,17 @@ def _failed_entry(entry: dict, exc: Exception, t0: float) -> dict:
 
 
 def _render_and_write(out_dir: str, seed: int, index: int, seconds: float,
-                      resources: Resources) -> dict:
-    """Worker task: render song ``index`` and write it. Returns its manifest entry
-    (with an "error" and nothing written when it failed: :data:`TRACK_FAILURES`)."""
+                      resources: Resources, without: tuple[str, ...] = ()) -> dict:
+    """Worker task: render song ``index`` (``without`` those real sources) and write it.
+    Returns its manifest entry (with an "error" and nothing written when it failed:
+    :data:`TRACK_FAILURES`)."""
     t0 = time.perf_counter()
     used: set = set()
     try:
-        song, audio = render_song_int16(seed, index, seconds, resources=resources, used=used)
+        song, audio = render_song_int16(seed, index, seconds, resources=resources, used=used,
+                                        without=without)
     except TRACK_FAILURES as exc:
-        entry = compose_song(seed, index, seconds).manifest()
+        entry = compose_song(seed, index, seconds, without).manifest()
         entry["kind"] = "songs"
         entry["sources"] = sources.describe(used)  # what it had read when it failed
         return _failed_entry(entry, exc, t0)
@@ -240,15 +243,18 @@ class _Job(NamedTuple):
 
 
 def _job(kind: str, seed: int, seconds: float, resources: Resources, *,
-         held_out: tuple[str, ...] | None, split: str, vocal_check: str | os.PathLike | None) -> _Job:
+         held_out: tuple[str, ...] | None, split: str, vocal_check: str | os.PathLike | None,
+         without: tuple[str, ...] = ()) -> _Job:
     """The task, files, names and manifest header of a run of ``kind``; for
     accompaniment, the pool of recorded music it draws from (``held_out`` and
-    ``vocal_check`` leave files out)."""
+    ``vocal_check`` leave files out); for songs, the real sources left out (``without``)."""
     header = {"generator": "rtsep synth", "kind": kind, "rtsep_version": __version__, "seed": seed,
               "seconds": seconds, "sample_rate": SAMPLE_RATE, "stems": list(STEMS),
               "resources": resources.to_dict(), "packages": sources.fingerprint()}
     if kind != "accompaniment":
-        return _Job(_render_and_write, (), FILES, song_name, header)
+        if without:
+            header["without"] = list(without)
+        return _Job(_render_and_write, (without,), FILES, song_name, header)
     from rtsep.training.synth import accompaniment, vocalcheck
 
     held = tuple(held_out) if held_out is not None else (accompaniment.HELD_OUT_DEFAULT,)
@@ -292,6 +298,20 @@ class _Tally:
         self.advance()
 
 
+def _check_same_sources(out: Path, without: tuple[str, ...]) -> None:
+    """Refuse to add songs to a folder whose manifest says they were made with other
+    real sources left out (its complete songs would be reused as if they were these)."""
+    try:
+        old = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return
+    had = tuple(old.get("without", ())) if isinstance(old, dict) else ()
+    if old.get("kind", "songs") == "songs" and old.get("tracks") and had != tuple(without):
+        say = lambda w: ("--without " + " --without ".join(w)) if w else "every real source"  # noqa: E731
+        raise ConfigError(f"{out} holds songs made with {say(had)}, not {say(without)}; "
+                          f"choose another --out")
+
+
 def _reuse_complete(out: Path, tracks: int, seed: int, seconds: float, kind: str, job: _Job,
                     tally: _Tally) -> list[int]:
     """Enter the tracks already complete in ``out`` as reused (their old manifest entry,
@@ -304,7 +324,7 @@ def _reuse_complete(out: Path, tracks: int, seed: int, seconds: float, kind: str
             if name in old:
                 entry = dict(old[name])
             elif kind == "songs":
-                entry = compose_song(seed, i, seconds).manifest()
+                entry = compose_song(seed, i, seconds, *job.extra).manifest()
             else:
                 entry = {"name": name}
             entry["reused"] = True
@@ -341,7 +361,8 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
                      workers: int = 1,
                      progress: Callable[[int, int], None] | None = None, *,
                      kind: str = "songs", held_out: tuple[str, ...] | None = None,
-                     split: str = "train", vocal_check: str | os.PathLike | None = None) -> dict:
+                     split: str = "train", vocal_check: str | os.PathLike | None = None,
+                     without: tuple[str, ...] = ()) -> dict:
     """Write ``tracks`` synthetic songs into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -359,6 +380,8 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     split : "train" or "held-out" (accompaniment only: which packages to draw from)
     vocal_check : a JSON written by ``rtsep synth --vocal-check`` whose excluded files
         are never used (accompaniment only)
+    without : groups of real sources left out of every song (songs only; names in
+        :data:`~rtsep.training.synth.sourcing.ABLATIONS`; recorded in the manifest)
 
     Returns
     -------
@@ -369,9 +392,15 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     tracks, seconds, seed, workers = check_args(tracks, seconds, seed, workers)
     if kind not in KINDS:
         raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    without = check_without(without)
+    if without and kind != "songs":
+        raise ConfigError("--without applies to --kind songs only")
     resources = find_resources()
-    job = _job(kind, seed, seconds, resources, held_out=held_out, split=split, vocal_check=vocal_check)
+    job = _job(kind, seed, seconds, resources, held_out=held_out, split=split, vocal_check=vocal_check,
+               without=without)
     out = prepare_out_dir(out_dir)
+    if kind == "songs":
+        _check_same_sources(out, without)
     remove_stale_temp(out)
     tally = _Tally(tracks, progress, out / MANIFEST)
     todo = _reuse_complete(out, tracks, seed, seconds, kind, job, tally)

@@ -163,6 +163,7 @@ class Song:
     gm_font: str = "fluidr3"  # "fluidr3" or "musescore" (the General MIDI soundfont)
     real_kit: str = ""  # "hydrogen:<kit>", "avl:<sf2 path>" or "" (GM / sonic-pi drums)
     kit_choice: tuple[tuple[str, int], ...] = ()  # voice -> instrument index in the kit
+    without: tuple[str, ...] = ()  # groups of real sources left out (sourcing.ABLATIONS)
 
     @property
     def name(self) -> str:
@@ -233,7 +234,7 @@ class Song:
                 "other_width": r(self.mix.other_width, 2),
                 "peak_dbfs": r(self.mix.peak_dbfs, 2),
             },
-        }
+        } | ({"without": list(self.without)} if self.without else {})
 
 
 def song_name(seed: int, index: int) -> str:

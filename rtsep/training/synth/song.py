@@ -32,8 +32,10 @@ def check_song_args(seed: int, index: int, seconds: float) -> None:
 
 def render_song_int16(seed: int, index: int, seconds: float, *,
                       resources: Resources | None = None,
-                      used: set | None = None) -> tuple[Song, dict[str, np.ndarray]]:
-    """Render song ``index`` of the run with ``seed``, on the 16-bit grid.
+                      used: set | None = None,
+                      without: tuple[str, ...] = ()) -> tuple[Song, dict[str, np.ndarray]]:
+    """Render song ``index`` of the run with ``seed``, on the 16-bit grid (``without``:
+    groups of real sources left out, see :func:`compose_song`).
 
     Returns
     -------
@@ -45,7 +47,7 @@ def render_song_int16(seed: int, index: int, seconds: float, *,
     """
     check_song_args(seed, index, seconds)
     res = resources or find_resources()
-    song = compose_song(seed, index, float(seconds))
+    song = compose_song(seed, index, float(seconds), without)
     used = used if used is not None else set()
     # render-time randomness (reverb noise, breaths, air...) from its own stream
     render_ss = np.random.SeedSequence([int(seed), int(index), 1])
@@ -108,7 +110,8 @@ def strum_events(song: Song, part) -> list[tuple[float, int, str, str, int]]:
 
 
 def render_song(seed: int, index: int, seconds: float, *,
-                resources: Resources | None = None) -> dict[str, np.ndarray]:
+                resources: Resources | None = None,
+                without: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Render one song's stems and mixture.
 
     Parameters
@@ -116,6 +119,7 @@ def render_song(seed: int, index: int, seconds: float, *,
     seed : run seed (non-negative int)
     index : song number within the run (non-negative int)
     seconds : length in seconds (2 .. 600)
+    without : groups of real sources left out (:func:`compose_song`)
 
     Returns
     -------
@@ -124,6 +128,6 @@ def render_song(seed: int, index: int, seconds: float, *,
     the mixture equals the float32 sum of the four stems exactly, and nothing
     peaks above -1 dBFS (plus at most 2/32768 of rounding).
     """
-    _, audio = render_song_int16(seed, index, seconds, resources=resources)
+    _, audio = render_song_int16(seed, index, seconds, resources=resources, without=without)
     scale = np.float32(1.0 / mixing.FULL_SCALE)
     return {k: audio[k].astype(np.float32) * scale for k in STEMS + ("mixture",)}

@@ -15,6 +15,12 @@ stay as they were — what real recordings play it, among those installed:
   under the kick (electronic, hip-hop, some pop), stereo width of the other stem.
 
 Everything depends only on the song's seed and index and the installed packages.
+
+``song.without`` names groups of these sources to leave out (:data:`ABLATIONS`: what
+``rtsep synth --without`` measures, an ablation). Every draw is still made, so the
+other groups are chosen as they would be with them (but see ``compose_song`` for
+"voices"); the named group falls back to what the generator used before it had real
+recordings.
 """
 
 from __future__ import annotations
@@ -33,6 +39,30 @@ REAL_STRUM_P = 0.75
 CHOIR_P = 0.45
 SIDECHAIN_P = {"electronic": 0.7, "dnb": 0.5, "hiphop": 0.4, "pop": 0.25}
 GUITARS = (24, 25, 26, 27, 28, 29, 30)
+
+ABLATIONS = {
+    "voices": "sung by espeak-ng voices instead of recorded speakers; no recorded choir",
+    "kits": "General MIDI / sonic-pi drums instead of Hydrogen and AVL kits",
+    "instruments": "FluidR3 instead of MuseScore General; no recorded strums, amp or tone responses",
+    "mixing": "no second shared reverb (recorded hall or plate), no sidechain, stereo width 1",
+}
+"""Groups of real sources a song can be made without (``--without``), each with what
+replaces it."""
+
+
+def check_without(groups) -> tuple[str, ...]:
+    """The groups of :data:`ABLATIONS` named by ``groups`` (an iterable of names), sorted,
+    each once. Raises :class:`~rtsep.errors.ConfigError` for any other name."""
+    from rtsep.errors import ConfigError
+
+    if isinstance(groups, str):
+        groups = (groups,)
+    names = tuple(sorted(set(groups)))
+    bad = [g for g in names if g not in ABLATIONS]
+    if bad:
+        raise ConfigError(f"--without: unknown source group(s) {', '.join(map(repr, bad))}; "
+                          f"choose from {', '.join(ABLATIONS)}")
+    return names
 
 
 def musescore_font() -> str | None:
@@ -129,12 +159,20 @@ def _mix(rng: np.random.Generator, style_name: str, mix):
 
 
 def realise(song):
-    """The song played by real recordings (see the module docstring)."""
+    """The song played by real recordings, but for the groups in ``song.without`` (see
+    the module docstring)."""
     rng = np.random.default_rng(np.random.SeedSequence([song.seed, song.index, 2]))
     font = "musescore" if musescore_font() and rng.random() < MUSESCORE_P else "fluidr3"
     real_kit, kit, choice = _kit(rng, song.style, song.kit)
     parts = _parts(rng, song.style, list(song.parts))
     lines, choir = _choir(rng, list(song.vocal_lines))
+    without = song.without
+    if "kits" in without:
+        real_kit, kit, choice = "", song.kit, ()
+    if "instruments" in without:
+        font, parts = "fluidr3", list(song.parts)
+    if "voices" in without:
+        lines, choir = list(song.vocal_lines), []
     avl = []
     if real_kit.startswith("avl:"):
         notes = tuple(Note(h.time_s, 0.12, kit.voices[h.voice].gm_note, h.velocity)
@@ -142,7 +180,8 @@ def realise(song):
         avl = [_avl_part(notes)]
     parts = [p for p in parts if not (real_kit and p.name == "drums_gm")] + avl + choir
     return replace(song, gm_font=font, real_kit=real_kit, kit=kit, kit_choice=choice,
-                   parts=tuple(parts), vocal_lines=tuple(lines), mix=_mix(rng, song.style, song.mix))
+                   parts=tuple(parts), vocal_lines=tuple(lines),
+                   mix=song.mix if "mixing" in without else _mix(rng, song.style, song.mix))
 
 
 def _avl_part(notes):

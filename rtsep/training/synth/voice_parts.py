@@ -38,12 +38,13 @@ REAL_VOICE_P = 0.85
 rest by espeak-ng."""
 
 
-def choose_singer(rng: np.random.Generator) -> Singer:
+def choose_singer(rng: np.random.Generator, *, recorded: bool = True) -> Singer:
     """The song's singer: a recorded speaker (share :data:`REAL_VOICE_P`, where voice
-    packages are installed) or an espeak-ng voice, with its singing habits."""
+    packages are installed and ``recorded``) or an espeak-ng voice, with its singing
+    habits."""
     from rtsep.training.synth import voicebank  # reads the installed voice packages once
 
-    speakers = voicebank.speakers()
+    speakers = voicebank.speakers() if recorded else ()
     real = bool(speakers) and rng.random() < REAL_VOICE_P
     if real:
         # big speakers (hundreds of lines) are chosen more often, never overwhelmingly
