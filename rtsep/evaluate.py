@@ -202,9 +202,18 @@ def vocal_leakage(dataset, model_spec: str = "default", *, config=None, batch_si
             on_track(folder.name, per[folder.name])
         if progress is not None:
             progress(i + 1, len(tracks))
-    vals = np.array([v for v in per.values() if v == v], np.float64)
-    if not vals.size:
+    summary = leakage_summary(per.values())
+    if summary is None:
         raise DatasetError(f"{dataset}: every track's music is silent")
-    return {"model": model_spec, "dataset": str(dataset), "tracks": per,
-            "median_db": float(np.median(vals)), "p90_db": float(np.percentile(vals, 90)),
+    return {"model": model_spec, "dataset": str(dataset), "tracks": per, **summary}
+
+
+def leakage_summary(values) -> dict[str, float] | None:
+    """Median, 90th percentile and maximum of vocal leakage figures in dB (NaN ones,
+    from silent inputs, left out): ``{"median_db", "p90_db", "max_db"}``, or None when
+    none is left."""
+    vals = np.array([v for v in values if v == v], np.float64)
+    if not vals.size:
+        return None
+    return {"median_db": float(np.median(vals)), "p90_db": float(np.percentile(vals, 90)),
             "max_db": float(vals.max())}

@@ -24,6 +24,14 @@ _OPTIONS = (
     ("--val-fraction", "val_fraction", float, "share of tracks held out for validation (default 0.1)"),
     ("--val-excerpts", "val_excerpts", int, "validation excerpts (default 4)"),
     ("--val-seconds", "val_seconds", float, "seconds per validation excerpt (default 10)"),
+    ("--val-leakage", "val_leakage", str, "at every validation, also measure vocal leakage (the "
+                                          "vocals output's energy, in dB of the music; lower is "
+                                          "better) on fixed excerpts of the vocal-free music of "
+                                          "this folder's tracks, e.g. a held-out set of 'rtsep synth "
+                                          "--kind accompaniment --split held-out'; logged, the "
+                                          "artifact is still chosen by validation SDR"),
+    ("--val-leakage-excerpts", "val_leakage_excerpts", int,
+     "excerpts of --val-leakage, --val-seconds each (default 8)"),
     ("--checkpoint-every", "checkpoint_every", int, "steps between checkpoints (default 250)"),
     ("--seed", "seed", int, "seed of initialisation, data stream and validation split (default 0)"),
     ("--loss", "loss", str, "l1 (default), l1_log, or psa (the engine's ratio-masked output "

@@ -18,7 +18,7 @@ TRAIN_CONFIG_FILE = "train_config.json"
 
 RESUME_MAY_CHANGE = frozenset({
     "steps", "val_every", "checkpoint_every", "keep_checkpoints", "log_every", "workers",
-    "strategy", "val_excerpts", "val_seconds", "command"})
+    "strategy", "val_excerpts", "val_seconds", "command", "val_leakage", "val_leakage_excerpts"})
 """TrainConfig fields that may differ when resuming (they do not change what the
 steps already taken meant). ``steps`` changes the cosine schedule's end."""
 
@@ -64,7 +64,14 @@ class TrainConfig:
     val_excerpts : int
         Fixed validation excerpts (spread over the validation tracks).
     val_seconds : float
-        Length of each validation excerpt.
+        Length of each validation excerpt (and of each leakage excerpt).
+    val_leakage : str | None
+        Optional folder of tracks whose music without vocals (an accompaniment track's
+        accompaniment, a full track's drums + bass + other) measures vocal leakage at
+        every validation (:func:`rtsep.training.validation.validate_leakage`; logged,
+        not used to choose the artifact).
+    val_leakage_excerpts : int
+        Fixed excerpts of ``val_leakage`` (spread over its tracks).
     checkpoint_every : int
         Steps between checkpoints (and at the end, and on Ctrl-C).
     keep_checkpoints : int
@@ -107,6 +114,8 @@ class TrainConfig:
     val_every: int = 1000
     val_excerpts: int = 4
     val_seconds: float = 10.0
+    val_leakage: str | None = None
+    val_leakage_excerpts: int = 8
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
     log_every: int = 10
@@ -130,7 +139,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "keep_checkpoints", "log_every", "workers"):
             need(_is_int(getattr(self, name)) and getattr(self, name) >= 1,
                  f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
-        for name in ("warmup_steps", "val_every", "val_excerpts", "checkpoint_every", "seed"):
+        for name in ("warmup_steps", "val_every", "val_excerpts", "checkpoint_every", "seed",
+                     "val_leakage_excerpts"):
             need(_is_int(getattr(self, name)) and getattr(self, name) >= 0,
                  f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
         need(_is_num(self.lr) and 0 < self.lr < 1, f"lr must be in (0, 1), got {self.lr!r}")
@@ -146,6 +156,8 @@ class TrainConfig:
         need(isinstance(self.augment, AugmentConfig), f"augment must be an AugmentConfig, got {self.augment!r}")
         need(self.model_config is None or isinstance(self.model_config, str),
              f"model_config must be a file path or None, got {self.model_config!r}")
+        need(self.val_leakage is None or (isinstance(self.val_leakage, str) and self.val_leakage != ""),
+             f"val_leakage must be a folder path or None, got {self.val_leakage!r}")
         need(self.init_from is None or (isinstance(self.init_from, str) and self.init_from != ""),
              f"init_from must be a model name or folder, or None, got {self.init_from!r}")
         need(self.partial_fraction is None or (_is_num(self.partial_fraction)

@@ -66,7 +66,7 @@ from rtsep.training.excerpts import validation_excerpts
 from rtsep.training.losses import TARGET_OF_LOSS, per_example_loss
 from rtsep.training.pipeline import make_dataset
 from rtsep.training.tracks import dataset_hours, find_tracks, split_tracks
-from rtsep.training.validation import mean_sdr, validate, validation_runtime
+from rtsep.training.validation import mean_sdr, validate, validate_leakage, validation_runtime
 
 LOGS_DIR = "logs"
 
@@ -126,6 +126,12 @@ class _Training:
                                       partial_fraction=cfg.partial_fraction)
         self.excerpts = validation_excerpts(self.val_tracks, n_excerpts=cfg.val_excerpts,
                                             seconds=cfg.val_seconds)
+        self.leak_excerpts = []
+        if cfg.val_leakage:  # one excerpt per track, the tracks spread over the folder
+            music, n = find_tracks(cfg.val_leakage), cfg.val_leakage_excerpts
+            if n < len(music):
+                music = [music[i * len(music) // n] for i in range(n)]
+            self.leak_excerpts = validation_excerpts(music, n_excerpts=n, seconds=cfg.val_seconds)
         self._build_model(resume, checkpoints)
         self.say = log if self.chief else (lambda msg: None)
 
@@ -331,6 +337,23 @@ class _Training:
         self.say(f"step {run.step}: validation SDR " + ", ".join(f"{s} {sdr[s]:.2f}" for s in STEMS)
                  + f" dB (mean {mean_sdr(sdr):.2f})"
                  + ("  [best: artifact saved]" if run.best_step == run.step else ""))
+        if self.leak_excerpts:
+            self._validate_leakage()
+
+    def _validate_leakage(self) -> None:
+        """Vocal leakage on the ``--val-leakage`` excerpts now: logged, kept in the history."""
+        run = self.run
+        leak = validate_leakage(self.runtime, self.leak_excerpts)
+        run.history[-1]["leakage"] = leak
+        if leak is None:
+            self.say(f"step {run.step}: vocal leakage: every excerpt of {self.cfg.val_leakage} is silent")
+            return
+        with self.writer.as_default():
+            for key in ("median_db", "p90_db", "max_db"):
+                tensorboard.scalar(f"val/leakage_{key}", leak[key], step=run.step)
+        self.writer.flush()
+        self.say(f"step {run.step}: vocal leakage median {leak['median_db']:.2f} dB, p90 "
+                 f"{leak['p90_db']:.2f}, max {leak['max_db']:.2f} ({leak['excerpts']} excerpts)")
 
 
 class _Rate:
