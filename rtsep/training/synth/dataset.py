@@ -305,7 +305,9 @@ def _check_same_sources(out: Path, without: tuple[str, ...]) -> None:
         old = json.loads((out / MANIFEST).read_text())
     except (OSError, ValueError):
         return
-    had = tuple(old.get("without", ())) if isinstance(old, dict) else ()
+    if not isinstance(old, dict):
+        return
+    had = tuple(old.get("without", ()))
     if old.get("kind", "songs") == "songs" and old.get("tracks") and had != tuple(without):
         say = lambda w: ("--without " + " --without ".join(w)) if w else "every real source"  # noqa: E731
         raise ConfigError(f"{out} holds songs made with {say(had)}, not {say(without)}; "
