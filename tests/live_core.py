@@ -7,11 +7,14 @@ A process chooses its libjack when it starts, so the tests run this script under
     python tests/live_core.py click              # route:drums, clicks on all 14 outputs
     python tests/live_core.py switch --to 48000  # clicks, switch the graph's rate, clicks
     python tests/live_core.py soak --seconds 60  # the default model on a looping song
+
+``--watchdog S`` (before the command) dumps every thread's stack and exits after S seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import sys
 import time
@@ -106,7 +109,12 @@ def main(argv=None) -> int:
     p.add_argument("--to", type=int, required=True)
     p = sub.add_parser("soak")
     p.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--watchdog", type=float, default=0.0, metavar="S",
+                    help="after S seconds print every thread's stack to stderr and exit "
+                         "(a hang then says where it hung); 0: never")
     args = ap.parse_args(argv)
+    if args.watchdog > 0:
+        faulthandler.dump_traceback_later(args.watchdog, exit=True)
     for row in {"click": click, "switch": switch, "soak": soak}[args.what](args):
         print(json.dumps(row), flush=True)
     return 0

@@ -22,10 +22,12 @@ CORE = Path(__file__).resolve().parent / "live_core.py"
 
 
 def _core(srv, *args, timeout: float = 180.0) -> list[dict]:
-    cmd = srv.command([sys.executable, str(CORE), *args])
+    """Run ``live_core.py`` under ``pw-jack``; a hang fails with the stacks of its threads
+    (the script's watchdog fires 20 s before ``timeout``) and the daemon's log."""
+    cmd = srv.command([sys.executable, str(CORE), "--watchdog", str(timeout - 20), *args])
     p = subprocess.run(cmd, env=srv.env(), capture_output=True, text=True, cwd=ROOT,
                        timeout=timeout)
-    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.returncode == 0, f"{p.stderr[-8000:]}\nPipeWire's log: {srv.log_tail(2000)}"
     return [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
 
 

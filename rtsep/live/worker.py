@@ -297,7 +297,10 @@ def worker_main(source, params: WorkerParams, shared, conn, quiet: bool = False)
         text = traceback.format_exc()
         if hush is not None:
             text = f"{hush.text()}\n{text}"
-        conn.send(("crash", type(exc).__name__, text))
+        try:
+            conn.send(("crash", type(exc).__name__, text))
+        except OSError:  # the main side is gone (its pipe broke): nobody to tell
+            pass
     finally:
         if hush is not None:
             hush.restore()
@@ -330,8 +333,8 @@ def _publish_plan(sh: SharedBlock, plan: Plan, period: int) -> None:
 class _QuietStderr:
     """Send file descriptor 2 to a temporary file (TensorFlow's C++ start-up chatter).
 
-    ``text()`` returns what was written (for a crash report); ``restore()`` puts
-    stderr back.
+    ``text()`` returns what was written (for a crash report; empty once restored);
+    ``restore()`` puts stderr back.
     """
 
     def __init__(self):
@@ -343,6 +346,8 @@ class _QuietStderr:
         os.dup2(self._file.fileno(), sys_stderr)
 
     def text(self, n_chars: int = 4000) -> str:
+        if self._file.closed:  # restored already: what it caught was shown or dropped
+            return ""
         self._file.seek(0)
         return self._file.read().decode(errors="replace")[-n_chars:]
 

@@ -284,7 +284,7 @@ class PipeWireServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise JackError(f"pipewire exited with code {self.proc.returncode} at start; "
-                                f"its log: {_tail(self.log_path)}")
+                                f"its log: {self.log_tail()}")
             if os.path.exists(os.path.join(self.runtime_dir, "pipewire-0")):
                 try:
                     self.set_rate(self.rate)
@@ -295,7 +295,10 @@ class PipeWireServer:
             time.sleep(0.05)
         self.stop()
         raise JackError(f"pipewire did not answer within {wait_s:.0f} s; its log: "
-                        f"{_tail(self.log_path)}")
+                        f"{self.log_tail()}")
+
+    def log_tail(self, n_chars: int = 600) -> str:
+        return _tail(self.log_path, n_chars)
 
     def set_rate(self, rate: int) -> None:
         """Force the graph's rate now (JACK clients see a sample-rate change)."""
