@@ -264,6 +264,20 @@ def test_held_out_split_uses_only_the_held_out_package():
         accompaniment.pool("train", ("no-such-package",), frozenset())
 
 
+def test_default_held_out_packages_are_accompaniment_packages_kept_out_of_training():
+    """Both default held-out packages are known accompaniment packages, and the training
+    pool of the default leaves every one of their files out (where they are installed)."""
+    _need("asc-music")
+    from rtsep.training.synth import accompaniment
+
+    held = accompaniment.HELD_OUT_DEFAULT
+    assert set(held) == {"supertux-data", "hedgewars-data"}
+    assert set(held) <= set(accompaniment.packages())
+    train = accompaniment.pool("train", held, frozenset())
+    assert not {f.package for f in train} & set(held)
+    assert {f.package for f in train} >= {"asc-music"}
+
+
 def test_vocal_check_exclusions_and_manual_overrides(tmp_path):
     from rtsep.training.synth import vocalcheck
 

@@ -32,7 +32,7 @@ def add_arguments(p):
                         "real instrumental music, only vocals and accompaniment known")
     p.add_argument("--held-out", action="append", metavar="PKG", default=None,
                    help="accompaniment: a package never used for training (repeatable; default "
-                        "supertux-data); recorded in the manifest")
+                        "supertux-data and hedgewars-data); recorded in the manifest")
     p.add_argument("--split", choices=("train", "held-out"), default="train",
                    help="accompaniment: draw from every package but the held-out ones (train, "
                         "default) or from the held-out ones only (for measuring vocal leakage)")

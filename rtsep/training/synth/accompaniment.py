@@ -9,9 +9,9 @@ says ``"stems_known": ["vocals", "accompaniment"]``.
 
 The melody is sung in the excerpt's key (estimated from its chroma); its tempo is not
 matched. Files that hold a voice are excluded by the vocal check
-(:mod:`~rtsep.training.synth.vocalcheck`). One package is held out (``--held-out``,
-:data:`HELD_OUT_DEFAULT` by default): training tracks never use it; ``--split
-held-out`` writes tracks from it alone, for measuring vocal leakage.
+(:mod:`~rtsep.training.synth.vocalcheck`). Packages are held out (``--held-out``,
+:data:`HELD_OUT_DEFAULT` by default): training tracks never use them; ``--split
+held-out`` writes tracks from them alone, for measuring vocal leakage.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ from rtsep.errors import ConfigError, DatasetError
 from rtsep.training.synth import effects, mixing, sources, vocals
 from rtsep.training.synth.arrangement import compose_song
 
-HELD_OUT_DEFAULT = "supertux-data"
+HELD_OUT_DEFAULT = ("supertux-data", "hedgewars-data")
+"""Accompaniment packages kept out of training unless ``--held-out`` says otherwise: two
+packages of other composers and styles (chiptune/electronic; orchestral/world/rock), so
+leakage is measured on music that no training track drew from."""
 MIN_FILE_S = 30.0
 EDGE_S = 4.0
 ACC_FILES = ("vocals", "accompaniment", "mixture")

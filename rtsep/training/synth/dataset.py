@@ -257,7 +257,7 @@ def _job(kind: str, seed: int, seconds: float, resources: Resources, *,
         return _Job(_render_and_write, (without,), FILES, song_name, header)
     from rtsep.training.synth import accompaniment, vocalcheck
 
-    held = tuple(held_out) if held_out is not None else (accompaniment.HELD_OUT_DEFAULT,)
+    held = tuple(held_out) if held_out is not None else accompaniment.HELD_OUT_DEFAULT
     excluded = vocalcheck.excluded(vocal_check) if vocal_check else frozenset()
     pool = accompaniment.pool(split, held, excluded)
     files = accompaniment.ACC_FILES

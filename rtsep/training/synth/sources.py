@@ -95,6 +95,9 @@ PACKAGES: tuple[Package, ...] = (
     Package("hyperrogue-music", "accompaniment", "GPL-2+", ("/usr/share/hyperrogue/music",),
             "orchestral, ambient"),
     Package("asc-music", "accompaniment", "GPL-2+", ("/usr/share/games/asc/music",), "rock"),
+    Package("hedgewars-data", "accompaniment", "GPL-2", ("/usr/share/games/hedgewars/Data/Music",),
+            "orchestral, world, rock (Data/Music only: its Sounds/voices are speech); "
+            "held out by default"),
 )
 
 PACKAGE_BY_NAME = {p.name: p for p in PACKAGES}
