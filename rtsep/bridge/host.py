@@ -145,7 +145,9 @@ def host_env(bundle, sock, server: str | None = None) -> dict:
 
 class Jalv:
     """``jalv -n NAME [-c SYM=VAL ...] <plugin>`` on JACK server ``server``; returns once
-    its 12 audio ports are registered.
+    its 12 audio ports are registered and jalv reads a non-zero ``latency`` output (jalv
+    shows an output control's value only after the plugin's ``run()`` wrote it and its
+    own update came round: asked earlier, it says 0).
 
     Parameters
     ----------
@@ -184,6 +186,11 @@ class Jalv:
                 time.sleep(0.1)
         finally:
             watch.close()
+        while self.monitors()["latency"] <= 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RtsepError(f"jalv never showed the plugin's latency: {self.output()}")
+            time.sleep(0.1)
 
     def _read(self) -> None:
         for line in self.proc.stdout:
