@@ -109,7 +109,17 @@ def server_running(servername: str | None = None) -> bool:
     return True
 
 
-class DummyServer:
+class _LoggedServer:
+    """A server process that writes its log to ``self.log_path``."""
+
+    log_path: str | None = None
+
+    def log_tail(self, n_chars: int = 600) -> str:
+        """The end of the server's log, on one line."""
+        return _tail(self.log_path, n_chars)
+
+
+class DummyServer(_LoggedServer):
     """A ``jackd -d dummy`` child process, as a context manager.
 
     Parameters
@@ -185,9 +195,6 @@ class DummyServer:
         raise JackError(f"jackd did not answer within {wait_s:.0f} s ({' '.join(cmd)}); "
                         f"its log: {self.log_tail()}")
 
-    def log_tail(self, n_chars: int = 600) -> str:
-        return _tail(self.log_path, n_chars)
-
     def kill(self) -> None:
         """Kill the server abruptly (SIGKILL), as a crash would; remove its shared memory."""
         if self.proc is not None and self.proc.poll() is None:
@@ -222,7 +229,7 @@ class DummyServer:
         self.stop()
 
 
-class PipeWireServer:
+class PipeWireServer(_LoggedServer):
     """A private, headless PipeWire daemon whose JACK layer clients reach through ``pw-jack``.
 
     PipeWire (``pipewire``, ``pipewire-bin`` and ``pipewire-jack`` on Debian) needs no
@@ -296,9 +303,6 @@ class PipeWireServer:
         self.stop()
         raise JackError(f"pipewire did not answer within {wait_s:.0f} s; its log: "
                         f"{self.log_tail()}")
-
-    def log_tail(self, n_chars: int = 600) -> str:
-        return _tail(self.log_path, n_chars)
 
     def set_rate(self, rate: int) -> None:
         """Force the graph's rate now (JACK clients see a sample-rate change)."""
