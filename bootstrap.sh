@@ -28,7 +28,9 @@ APT_PACKAGES=(jackd2 libjack-jackd2-0 fluidsynth fluid-soundfont-gm sonic-pi-sam
 DATA_PACKAGES=(ktuberling-data fillets-ng-data-cs fillets-ng-data-nl festvox-ru
                hydrogen-drumkits hydrogen-drumkits-effects musescore-general-soundfont-lossless
                wesnoth-1.16-music supertux-data warzone2100-music singularity-music
-               hyperrogue-music hedgewars-data)
+               hyperrogue-music hedgewars-data
+               colobot-common-sounds freedroidrpg-data xmoto-data lincity-ng-data
+               neverball-common extremetuxracer-data)
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 

@@ -20,6 +20,7 @@ from synth_needs import need_synth as _need  # tests/synth_needs.py
 
 from rtsep.cli.main import main
 from rtsep.constants import SAMPLE_RATE
+from rtsep.errors import EXIT_USAGE
 
 SECONDS = 5.0
 
@@ -276,6 +277,54 @@ def test_default_held_out_packages_are_accompaniment_packages_kept_out_of_traini
     train = accompaniment.pool("train", held, frozenset())
     assert not {f.package for f in train} & set(held)
     assert {f.package for f in train} >= {"asc-music"}
+
+
+def test_music_chooses_the_train_pool_and_the_default_is_the_first_survey():
+    """The train split draws from MUSIC_DEFAULT unless --music says otherwise (so a seed's
+    tracks do not change when more music is installed); --music PKG draws from PKG
+    alone; a held-out, unknown or held-out-split --music is refused."""
+    _need("asc-music")
+    from rtsep.errors import ConfigError
+    from rtsep.training.synth import accompaniment
+
+    held = accompaniment.HELD_OUT_DEFAULT
+    default = accompaniment.pool("train", held, frozenset())
+    assert {f.package for f in default} <= set(accompaniment.MUSIC_DEFAULT)
+    assert set(accompaniment.MUSIC_DEFAULT) <= set(accompaniment.packages())
+    assert not set(accompaniment.MUSIC_DEFAULT) & set(held)
+    alone = accompaniment.pool("train", held, frozenset(), ("asc-music",))
+    assert {f.package for f in alone} == {"asc-music"}
+    assert [f for f in default if f.package == "asc-music"] == list(alone)
+    every = accompaniment.pool("train", held, frozenset(), ("all",))
+    assert set(default) <= set(every) and not {f.package for f in every} & set(held)
+    assert accompaniment.music_packages("train", held, ("all",)) == tuple(
+        p for p in accompaniment.packages() if p not in held)
+    with pytest.raises(ConfigError, match="held out"):
+        accompaniment.pool("train", held, frozenset(), ("supertux-data",))
+    with pytest.raises(ConfigError, match="not an accompaniment package"):
+        accompaniment.pool("train", held, frozenset(), ("no-such-music",))
+    with pytest.raises(ConfigError, match="held-out split"):
+        accompaniment.pool("held-out", held, frozenset(), ("asc-music",))
+
+
+def test_music_is_recorded_and_a_folder_of_another_pool_is_refused(tmp_path, capsys):
+    _need("asc-music", "klettres-data")
+    out = tmp_path / "acc"
+    base = ["synth", "--kind", "accompaniment", "--out", str(out), "--seconds", "3", "--seed", "5",
+            "--quiet"]
+    assert main([*base, "--tracks", "1", "--music", "asc-music"]) == 0
+    doc = json.loads((out / "manifest.json").read_text())
+    assert doc["music"] == ["asc-music"] and doc["pool"]["packages"] == ["asc-music"]
+    assert doc["tracks"][0]["accompaniment"]["package"] == "asc-music"
+    capsys.readouterr()
+    # more tracks into the same folder from the default pool: refused, nothing added
+    assert main([*base, "--tracks", "2"]) == EXIT_USAGE
+    assert "--music asc-music" in capsys.readouterr().err
+    assert len(json.loads((out / "manifest.json").read_text())["tracks"]) == 1
+    # --music with full songs is refused before anything is written
+    assert main(["synth", "--out", str(tmp_path / "s"), "--music", "asc-music", "--quiet"]) == EXIT_USAGE
+    assert "--kind accompaniment only" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
 
 
 def test_vocal_check_exclusions_and_manual_overrides(tmp_path):

@@ -36,6 +36,11 @@ def add_arguments(p):
     p.add_argument("--split", choices=("train", "held-out"), default="train",
                    help="accompaniment: draw from every package but the held-out ones (train, "
                         "default) or from the held-out ones only (for measuring vocal leakage)")
+    p.add_argument("--music", action="append", metavar="PKG", default=None,
+                   help="accompaniment, train split: draw only from this package (repeatable; "
+                        "'all': every accompaniment package not held out; default: the first "
+                        "survey's wesnoth-1.16-music, warzone2100-music, singularity-music, "
+                        "hyperrogue-music, asc-music); recorded in the manifest")
     p.add_argument("--vocal-check", type=Path, metavar="JSON",
                    help="accompaniment: exclude the files this vocal check excluded; with no "
                         "--out, run the check (model on sampled excerpts) and write JSON. Leave "
@@ -95,7 +100,8 @@ def run(args) -> int:
                                     progress=update, kind=args.kind,
                                     held_out=tuple(args.held_out) if args.held_out else None,
                                     split=args.split, vocal_check=args.vocal_check,
-                                    without=tuple(args.without or ()))
+                                    without=tuple(args.without or ()),
+                                    music=tuple(args.music) if args.music else None)
     tracks = manifest["tracks"]
     rendered = [t for t in tracks if not t.get("reused")]
     failed = [f.get("name", "?") for f in manifest.get("failed", [])]

@@ -32,6 +32,12 @@ HELD_OUT_DEFAULT = ("supertux-data", "hedgewars-data")
 """Accompaniment packages kept out of training unless ``--held-out`` says otherwise: two
 packages of other composers and styles (chiptune/electronic; orchestral/world/rock), so
 leakage is measured on music that no training track drew from."""
+MUSIC_DEFAULT = ("wesnoth-1.16-music", "warzone2100-music", "singularity-music", "hyperrogue-music",
+                 "asc-music")
+"""The packages the train split draws from unless ``--music`` says otherwise: those of the
+first survey, from which every training set of the model cards so far was made (so a seed
+gives the same tracks whatever else is installed); ``--music all`` draws from every
+accompaniment package that is not held out, the second survey's included."""
 MIN_FILE_S = 30.0
 EDGE_S = 4.0
 ACC_FILES = ("vocals", "accompaniment", "mixture")
@@ -68,17 +74,41 @@ def catalogue() -> tuple[MusicFile, ...]:
     return tuple(out)
 
 
-def pool(split: str, held_out: tuple[str, ...], excluded: frozenset[str]) -> tuple[MusicFile, ...]:
-    """The files a split draws from: "train" (every package but the held-out ones) or
-    "held-out" (only those), less the files the vocal check excluded."""
+def music_packages(split: str, held_out: tuple[str, ...],
+                   music: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The packages a split draws from: "held-out", the ``held_out`` ones; "train",
+    ``music`` (default :data:`MUSIC_DEFAULT` less the held-out ones; ``("all",)``: every
+    accompaniment package that is not held out). Raises ConfigError for an unknown
+    package, a ``music`` package that is held out, or ``music`` with the held-out split."""
     if split not in ("train", "held-out"):
         raise ConfigError(f"--split must be 'train' or 'held-out', got {split!r}")
-    unknown = [p for p in held_out if p not in packages()]
-    if unknown:
-        raise ConfigError(f"--held-out {', '.join(unknown)} is not an accompaniment package "
-                          f"(known: {', '.join(packages())})")
-    files = [f for f in catalogue() if f.path not in excluded
-             and ((f.package in held_out) == (split == "held-out"))]
+    for opt, names in (("--held-out", held_out), ("--music", music or ())):
+        unknown = [p for p in names if p not in packages() and not (opt == "--music" and p == "all")]
+        if unknown:
+            raise ConfigError(f"{opt} {', '.join(unknown)} is not an accompaniment package "
+                              f"(known: {', '.join(packages())})")
+    if split == "held-out":
+        if music:
+            raise ConfigError("--music chooses the train split's packages; the held-out split "
+                              "draws from the --held-out ones")
+        return tuple(held_out)
+    if not music:
+        return tuple(p for p in MUSIC_DEFAULT if p not in held_out)
+    if "all" in music:
+        return tuple(p for p in packages() if p not in held_out)
+    both = [p for p in music if p in held_out]
+    if both:
+        raise ConfigError(f"--music {', '.join(both)} is held out (--held-out); a package "
+                          "cannot be both")
+    return tuple(dict.fromkeys(music))
+
+
+def pool(split: str, held_out: tuple[str, ...], excluded: frozenset[str],
+         music: tuple[str, ...] | None = None) -> tuple[MusicFile, ...]:
+    """The files a split draws from (the packages of :func:`music_packages`), less the
+    files the vocal check excluded, in the catalogue's order."""
+    names = music_packages(split, held_out, music)
+    files = [f for f in catalogue() if f.path not in excluded and f.package in names]
     if not files:
         raise DatasetError(f"no real instrumental music installed for split {split!r} (held out: "
                            f"{', '.join(held_out) or 'none'}); install the packages with "

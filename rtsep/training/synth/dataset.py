@@ -244,7 +244,7 @@ class _Job(NamedTuple):
 
 def _job(kind: str, seed: int, seconds: float, resources: Resources, *,
          held_out: tuple[str, ...] | None, split: str, vocal_check: str | os.PathLike | None,
-         without: tuple[str, ...] = ()) -> _Job:
+         without: tuple[str, ...] = (), music: tuple[str, ...] | None = None) -> _Job:
     """The task, files, names and manifest header of a run of ``kind``; for
     accompaniment, the pool of recorded music it draws from (``held_out`` and
     ``vocal_check`` leave files out); for songs, the real sources left out (``without``)."""
@@ -259,10 +259,11 @@ def _job(kind: str, seed: int, seconds: float, resources: Resources, *,
 
     held = tuple(held_out) if held_out is not None else accompaniment.HELD_OUT_DEFAULT
     excluded = vocalcheck.excluded(vocal_check) if vocal_check else frozenset()
-    pool = accompaniment.pool(split, held, excluded)
+    pool = accompaniment.pool(split, held, excluded, music)
     files = accompaniment.ACC_FILES
     header.update({"stems": list(accompaniment.STEMS_KNOWN), "files": list(files),
                    "split": split, "held_out_packages": list(held),
+                   "music": list(music) if music else None,
                    "vocal_check": str(vocal_check) if vocal_check else None,
                    "excluded_by_vocal_check": sorted(excluded),
                    "pool": {"files": len(pool), "minutes": round(sum(f.seconds for f in pool) / 60, 1),
@@ -298,20 +299,44 @@ class _Tally:
         self.advance()
 
 
-def _check_same_sources(out: Path, without: tuple[str, ...]) -> None:
-    """Refuse to add songs to a folder whose manifest says they were made with other
-    real sources left out (its complete songs would be reused as if they were these)."""
+SOURCE_KEYS = {"songs": ("without",), "accompaniment": ("split", "held_out_packages", "music")}
+"""Manifest header keys that choose a track's sources beyond its seed and index."""
+
+
+def _check_same_sources(out: Path, header: dict) -> None:
+    """Refuse to add tracks to a folder whose manifest says they were drawn from other
+    sources (other real sources left out; another split, held-out set or music pool):
+    its complete tracks would be reused as if they were these."""
     try:
         old = json.loads((out / MANIFEST).read_text())
     except (OSError, ValueError):
         return
-    if not isinstance(old, dict):
+    if not isinstance(old, dict) or not old.get("tracks"):
         return
-    had = tuple(old.get("without", ()))
-    if old.get("kind", "songs") == "songs" and old.get("tracks") and had != tuple(without):
-        say = lambda w: ("--without " + " --without ".join(w)) if w else "every real source"  # noqa: E731
-        raise ConfigError(f"{out} holds songs made with {say(had)}, not {say(without)}; "
-                          f"choose another --out")
+    kind = header["kind"]
+    if old.get("kind", "songs") != kind:
+        raise ConfigError(f"{out} holds tracks of --kind {old.get('kind', 'songs')}, not {kind}; "
+                          "choose another --out")
+    for key in SOURCE_KEYS[kind]:
+        had, want = old.get(key), header.get(key)
+        if key == "without":  # songs made before the option have no key
+            had, want = had or [], want or []
+        if key == "music" and key not in old:  # sets made before the option: the default pool
+            had = None
+        if had != want:
+            raise ConfigError(f"{out} holds tracks made with {_say(key, had)}, not "
+                              f"{_say(key, want)}; choose another --out")
+
+
+def _say(key: str, value) -> str:
+    """A source choice of a manifest header as the options that make it."""
+    if key == "without":
+        return " ".join(f"--without {w}" for w in value) or "every real source"
+    if key == "music":
+        return " ".join(f"--music {m}" for m in value) if value else "the default --music"
+    if key == "held_out_packages":
+        return " ".join(f"--held-out {p}" for p in value) or "nothing held out"
+    return f"--{key} {value}"
 
 
 def _reuse_complete(out: Path, tracks: int, seed: int, seconds: float, kind: str, job: _Job,
@@ -364,7 +389,7 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
                      progress: Callable[[int, int], None] | None = None, *,
                      kind: str = "songs", held_out: tuple[str, ...] | None = None,
                      split: str = "train", vocal_check: str | os.PathLike | None = None,
-                     without: tuple[str, ...] = ()) -> dict:
+                     without: tuple[str, ...] = (), music: tuple[str, ...] | None = None) -> dict:
     """Write ``tracks`` synthetic songs into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -384,6 +409,9 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
         are never used (accompaniment only)
     without : groups of real sources left out of every song (songs only; names in
         :data:`~rtsep.training.synth.sourcing.ABLATIONS`; recorded in the manifest)
+    music : accompaniment, train split: the packages to draw from (default
+        :data:`~rtsep.training.synth.accompaniment.MUSIC_DEFAULT`; ``("all",)``: every
+        one not held out; recorded in the manifest)
 
     Returns
     -------
@@ -398,11 +426,12 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     if without and kind != "songs":
         raise ConfigError("--without applies to --kind songs only")
     resources = find_resources()
+    if music and kind != "accompaniment":
+        raise ConfigError("--music applies to --kind accompaniment only")
     job = _job(kind, seed, seconds, resources, held_out=held_out, split=split, vocal_check=vocal_check,
-               without=without)
+               without=without, music=music)
     out = prepare_out_dir(out_dir)
-    if kind == "songs":
-        _check_same_sources(out, without)
+    _check_same_sources(out, job.header)
     remove_stale_temp(out)
     tally = _Tally(tracks, progress, out / MANIFEST)
     todo = _reuse_complete(out, tracks, seed, seconds, kind, job, tally)

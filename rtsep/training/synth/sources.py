@@ -98,6 +98,19 @@ PACKAGES: tuple[Package, ...] = (
     Package("hedgewars-data", "accompaniment", "GPL-2", ("/usr/share/games/hedgewars/Data/Music",),
             "orchestral, world, rock (Data/Music only: its Sounds/voices are speech); "
             "held out by default"),
+    # real instrumental music of a second survey (``rtsep synth --music all`` draws from it)
+    Package("colobot-common-sounds", "accompaniment", "GPL-3+", ("/usr/share/games/colobot/music",),
+            "orchestral, electronic, ambient"),
+    Package("freedroidrpg-data", "accompaniment", "GPL-2+",
+            ("/usr/share/freedroidrpg/data/sound/music",), "electronic, ambient, orchestral"),
+    Package("xmoto-data", "accompaniment", "GPL-2+", ("/usr/share/games/xmoto/Textures/Musics",),
+            "rock, electronic"),
+    Package("lincity-ng-data", "accompaniment", "GPL-2+", ("/usr/share/games/lincity-ng/music",),
+            "ambient, pop"),
+    Package("neverball-common", "accompaniment", "GPL-2+", ("/usr/share/games/neverball/bgm",),
+            "jazz, funk, electronic"),
+    Package("extremetuxracer-data", "accompaniment", "GPL-2+", ("/usr/share/games/etr/music",),
+            "rock, electronic"),
 )
 
 PACKAGE_BY_NAME = {p.name: p for p in PACKAGES}
