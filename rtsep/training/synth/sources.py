@@ -100,17 +100,17 @@ PACKAGES: tuple[Package, ...] = (
             "held out by default"),
     # real instrumental music of a second survey (``rtsep synth --music all`` draws from it)
     Package("colobot-common-sounds", "accompaniment", "GPL-3+", ("/usr/share/games/colobot/music",),
-            "orchestral, electronic, ambient"),
+            "Colobot's soundtrack (style not catalogued)"),
     Package("freedroidrpg-data", "accompaniment", "GPL-2+",
-            ("/usr/share/freedroidrpg/data/sound/music",), "electronic, ambient, orchestral"),
+            ("/usr/share/freedroidrpg/data/sound/music",), "FreedroidRPG's soundtrack (style not catalogued)"),
     Package("xmoto-data", "accompaniment", "GPL-2+", ("/usr/share/games/xmoto/Textures/Musics",),
-            "rock, electronic"),
+            "X-Moto's soundtrack (style not catalogued)"),
     Package("lincity-ng-data", "accompaniment", "GPL-2+", ("/usr/share/games/lincity-ng/music",),
-            "ambient, pop"),
+            "LinCity-NG's soundtrack (style not catalogued)"),
     Package("neverball-common", "accompaniment", "GPL-2+", ("/usr/share/games/neverball/bgm",),
-            "jazz, funk, electronic"),
+            "Neverball's soundtrack (style not catalogued)"),
     Package("extremetuxracer-data", "accompaniment", "GPL-2+", ("/usr/share/games/etr/music",),
-            "rock, electronic"),
+            "Extreme Tux Racer's soundtrack (style not catalogued)"),
 )
 
 PACKAGE_BY_NAME = {p.name: p for p in PACKAGES}
