@@ -201,3 +201,38 @@ def test_cli_bad_options_exit_2(tmp_path, capsys):
     assert main(["train", "--data", str(data), "--arch", "unet", "--out", str(tmp_path / "o"),
                  "--lr", "-1"]) == 2
     assert "lr" in capsys.readouterr().err
+
+
+def test_average_writes_the_mean_of_the_checkpoints_weights(tmp_path, capsys):
+    """``rtsep train --keep-checkpoints 3`` keeps three; ``rtsep average`` writes an
+    artifact whose every float tensor is their mean (float64 sum, cast back); a step
+    without a checkpoint is refused and writes nothing."""
+    from rtsep.cli.main import main
+    from rtsep.runtime.artifact import load_artifact
+
+    data = make_dataset_folder(tmp_path / "ds", 2, EXCERPT_SAMPLES + 10_000)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--arch", "unet", "--size", "tiny", "--out", str(run),
+                 "--steps", "6", "--batch-size", "2", "--lr", "3e-3", "--warmup-steps", "0",
+                 "--val-every", "0", "--val-fraction", "0", "--checkpoint-every", "2",
+                 "--keep-checkpoints", "3", "--no-progress"]) == 0
+    ckpts = dict(list_checkpoints(run))
+    assert sorted(ckpts) == [2, 4, 6]
+    out = tmp_path / "avg"
+    assert main(["average", str(run), "--steps", "2", "6", "--out", str(out)]) == 0
+    got = h5_tensors(out / "model.weights.h5")
+    a, b = (h5_tensors(ckpts[s] / "model.weights.h5") for s in (2, 6))
+    moved = 0
+    for name, w in got.items():
+        if np.issubdtype(w.dtype, np.floating):
+            want = ((a[name].astype(np.float64) + b[name]) / 2).astype(w.dtype)
+            np.testing.assert_array_equal(w, want, err_msg=name)
+            moved += int(not np.array_equal(a[name], b[name]))
+    assert moved > 0  # the run moved some weights between the steps: the mean is not either one
+    art = load_artifact(out)
+    assert art.info["training"]["weight_average"]["checkpoints"] == [2, 6]
+    assert "rtsep average" in art.card_text
+    capsys.readouterr()
+    assert main(["average", str(run), "--steps", "4", "5", "--out", str(tmp_path / "x")]) == 2
+    assert "no checkpoint at step 5" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

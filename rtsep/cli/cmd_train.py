@@ -33,6 +33,8 @@ _OPTIONS = (
     ("--val-leakage-excerpts", "val_leakage_excerpts", int,
      "excerpts of --val-leakage, --val-seconds each (default 8)"),
     ("--checkpoint-every", "checkpoint_every", int, "steps between checkpoints (default 250)"),
+    ("--keep-checkpoints", "keep_checkpoints", int, "checkpoints kept, the latest ones (default 2; "
+                                                    "more for 'rtsep average')"),
     ("--seed", "seed", int, "seed of initialisation, data stream and validation split (default 0)"),
     ("--loss", "loss", str, "l1 (default), l1_log, or psa (the engine's ratio-masked output "
                             "against phase-sensitive targets)"),

@@ -14,7 +14,7 @@ from rtsep import __version__
 from rtsep.errors import EXIT_USAGE, RtsepError
 
 # Command modules, in the order ``--help`` lists them. Importing them must stay cheap.
-COMMANDS = ("demo", "live", "bridge", "separate", "eval", "train", "synth")
+COMMANDS = ("demo", "live", "bridge", "separate", "eval", "train", "average", "synth")
 
 
 def _command_modules():

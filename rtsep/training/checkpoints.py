@@ -144,3 +144,52 @@ class RunState:
                    best_step=int(state.get("best_step", -1)), last_sdr=state.get("last_sdr"),
                    last_val_step=int(state.get("last_val_step", -1)),
                    history=list(state.get("history", [])))
+
+
+def average_checkpoints(run: str | Path, steps: list[int]):
+    """The model of a run with the mean of its checkpoints' weights at ``steps`` (weight
+    averaging along one run, as stochastic weight averaging does).
+
+    Floating-point variables (weights, batch-norm statistics) are averaged in float64
+    and cast back; any other variable (a seed generator's state) is the last step's.
+
+    Parameters
+    ----------
+    run : the run's folder (``rtsep train --out``: its artifact files and checkpoints/)
+    steps : checkpoint steps, at least one, each present in ``run/checkpoints``
+
+    Returns
+    -------
+    rtsep.runtime.artifact.Artifact
+        The run's artifact with the averaged weights set on its model.
+
+    Raises
+    ------
+    ConfigError
+        No steps, a step without a checkpoint, or a folder that is not a run's.
+    """
+    from rtsep.runtime.artifact import load_artifact
+
+    steps = sorted(set(int(s) for s in steps))
+    if not steps:
+        raise ConfigError("give at least one checkpoint step to average")
+    found = dict(list_checkpoints(run))
+    missing = [s for s in steps if s not in found]
+    if missing:
+        have = ", ".join(str(s) for s in sorted(found)) or "none"
+        raise ConfigError(f"{run} has no checkpoint at step {', '.join(map(str, missing))} "
+                          f"(it has: {have}; keep more with --keep-checkpoints)")
+    art = load_artifact(run)
+    sums: list[np.ndarray] | None = None
+    last: list[np.ndarray] = []
+    for s in steps:
+        art.model.load_weights(str(found[s] / "model.weights.h5"))
+        last = art.model.get_weights()
+        if sums is None:
+            sums = [np.zeros(w.shape, np.float64) for w in last]
+        for acc, w in zip(sums, last):
+            if np.issubdtype(w.dtype, np.floating):
+                acc += w
+    art.model.set_weights([(acc / len(steps)).astype(w.dtype) if np.issubdtype(w.dtype, np.floating)
+                           else w for acc, w in zip(sums, last)])
+    return art
