@@ -34,8 +34,8 @@ def add_arguments(p):
                    help="accompaniment: a package never used for training (repeatable; default "
                         "supertux-data and hedgewars-data); recorded in the manifest")
     p.add_argument("--split", choices=("train", "held-out"), default="train",
-                   help="accompaniment: draw from every package but the held-out ones (train, "
-                        "default) or from the held-out ones only (for measuring vocal leakage)")
+                   help="accompaniment: draw from the --music packages (train, default) or "
+                        "from the held-out ones only (for measuring vocal leakage)")
     p.add_argument("--music", action="append", metavar="PKG", default=None,
                    help="accompaniment, train split: draw only from this package (repeatable; "
                         "'all': every accompaniment package not held out; default: the first "

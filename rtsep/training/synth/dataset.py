@@ -321,8 +321,8 @@ def _check_same_sources(out: Path, header: dict) -> None:
         had, want = old.get(key), header.get(key)
         if key == "without":  # songs made before the option have no key
             had, want = had or [], want or []
-        if key == "music" and key not in old:  # sets made before the option: the default pool
-            had = None
+        if key == "split" and key not in old:  # sets made before the held-out split
+            had = "train"
         if had != want:
             raise ConfigError(f"{out} holds tracks made with {_say(key, had)}, not "
                               f"{_say(key, want)}; choose another --out")
