@@ -425,9 +425,9 @@ def generate_dataset(out_dir: str | os.PathLike, tracks: int, seconds: float = 3
     without = check_without(without)
     if without and kind != "songs":
         raise ConfigError("--without applies to --kind songs only")
-    resources = find_resources()
     if music and kind != "accompaniment":
         raise ConfigError("--music applies to --kind accompaniment only")
+    resources = find_resources()
     job = _job(kind, seed, seconds, resources, held_out=held_out, split=split, vocal_check=vocal_check,
                without=without, music=music)
     out = prepare_out_dir(out_dir)
