@@ -30,7 +30,8 @@ DATA_PACKAGES=(ktuberling-data fillets-ng-data-cs fillets-ng-data-nl festvox-ru
                wesnoth-1.16-music supertux-data warzone2100-music singularity-music
                hyperrogue-music hedgewars-data
                colobot-common-sounds freedroidrpg-data xmoto-data lincity-ng-data
-               neverball-common extremetuxracer-data)
+               neverball-common extremetuxracer-data
+               naev-data widelands-data supertuxkart-data warmux-data)
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 

@@ -349,3 +349,25 @@ def test_inventory_cli_writes_packages_and_licences(tmp_path):
     assert by["klettres-data"]["licences"] == {"GPL-2+": by["klettres-data"]["files"]}
     assert by["klettres-data"]["minutes"] > 40
     assert all(Path(f["path"]).is_file() for f in inv["files"][:50])
+
+
+def test_dep5_paths_with_dot_slash_and_an_empty_licence(tmp_path, monkeypatch):
+    """A copyright file's "./dat/x.ogg" names the installed ".../dat/x.ogg" (naev-data
+    writes its Files: that way), and a paragraph whose License is empty says so instead
+    of failing the whole inventory."""
+    from rtsep.training.synth import sources
+
+    doc = tmp_path / "test-dep5-pkg"
+    doc.mkdir()
+    (doc / "copyright").write_text(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+        "Files: *\nCopyright: someone\nLicense: GPL-3+\n\n"
+        "Files: ./dat/snd/music/a.ogg ./dat/snd/music/b.ogg\nCopyright: composer\n"
+        "License: CC-BY-3.0\n\n"
+        "Files: ./dat/gfx/logo.png\nCopyright: artist\nLicense: \n")
+    monkeypatch.setattr(sources, "DOC_DIR", str(tmp_path))
+    paras = sources._dep5("test-dep5-pkg")
+    assert [p.licence for p in paras] == ["GPL-3+", "CC-BY-3.0", "(not stated)"]
+    assert paras[1].patterns == ("dat/snd/music/a.ogg", "dat/snd/music/b.ogg")
+    assert sources._matches(paras[1].patterns[1], "/usr/share/naev/dat/snd/music/b.ogg")
+    assert not sources._matches(paras[1].patterns[1], "/usr/share/naev/dat/snd/music/c.ogg")

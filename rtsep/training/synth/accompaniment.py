@@ -37,7 +37,7 @@ MUSIC_DEFAULT = ("wesnoth-1.16-music", "warzone2100-music", "singularity-music",
 """The packages the train split draws from unless ``--music`` says otherwise: those of the
 first survey, from which every training set of the model cards so far was made (so a seed
 gives the same tracks whatever else is installed); ``--music all`` draws from every
-accompaniment package that is not held out, the second survey's included."""
+accompaniment package that is not held out, those of the later surveys included."""
 MIN_FILE_S = 30.0
 EDGE_S = 4.0
 ACC_FILES = ("vocals", "accompaniment", "mixture")

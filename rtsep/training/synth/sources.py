@@ -111,6 +111,18 @@ PACKAGES: tuple[Package, ...] = (
             "Neverball's soundtrack (style not catalogued)"),
     Package("extremetuxracer-data", "accompaniment", "GPL-2+", ("/usr/share/games/etr/music",),
             "Extreme Tux Racer's soundtrack (style not catalogued)"),
+    # real instrumental music of a third survey (2026-12-03: large packages whose music
+    # folders hold 27-127 min each; naev's and SuperTuxKart's copyright files give most
+    # tracks a licence of their own, the rest fall under their "Files: *" GPL-3+)
+    Package("naev-data", "accompaniment", "GPL-3+", ("/usr/share/naev/dat/snd/music",),
+            "Naev's soundtrack (style not catalogued; 50 files, 126.5 min)"),
+    Package("widelands-data", "accompaniment", "GPL-2+", ("/usr/share/games/widelands/data/music",),
+            "Widelands' soundtrack (style not catalogued; 31 files, 95.0 min)"),
+    Package("supertuxkart-data", "accompaniment", "GPL-3+",
+            ("/usr/share/games/supertuxkart/data/music",),
+            "SuperTuxKart's race music (many composers; 35 files, 58.0 min)"),
+    Package("warmux-data", "accompaniment", "GPL-2+", ("/usr/share/games/warmux/music",),
+            "WarMUX's soundtrack (13 files, 26.8 min)"),
 )
 
 PACKAGE_BY_NAME = {p.name: p for p in PACKAGES}
@@ -211,8 +223,10 @@ def _dep5(name: str) -> tuple[_Paragraph, ...] | None:
                 key = key.strip()
                 fields[key] = value.strip()
         if "Files" in fields and "License" in fields:
-            pats = tuple(p for p in fields["Files"].split() if p)
-            lic = fields["License"].splitlines()[0].strip()
+            # "./dat/x.ogg" (naev-data) names the same file as "dat/x.ogg"
+            pats = tuple(p.removeprefix("./") for p in fields["Files"].split() if p)
+            # a paragraph may leave License empty (naev-data): say so rather than guess
+            lic = (fields["License"].splitlines() or [""])[0].strip() or "(not stated)"
             out.append(_Paragraph(pats, lic, " ".join(fields.get("Copyright", "").split())[:200]))
     return tuple(out)
 
