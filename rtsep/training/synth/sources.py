@@ -122,7 +122,7 @@ PACKAGES: tuple[Package, ...] = (
             ("/usr/share/games/supertuxkart/data/music",),
             "SuperTuxKart's race music (many composers; 35 files, 58.0 min)"),
     Package("warmux-data", "accompaniment", "GPL-2+", ("/usr/share/games/warmux/music",),
-            "WarMUX's soundtrack (13 files, 26.8 min)"),
+            "WarMUX's soundtrack (style not catalogued; 13 files, 26.8 min)"),
 )
 
 PACKAGE_BY_NAME = {p.name: p for p in PACKAGES}
