@@ -5,7 +5,7 @@
 #   bash bootstrap.sh test     # set up, then run the test suite
 #   bash bootstrap.sh setup    # set up only
 #   bash bootstrap.sh data     # set up, plus the large Debian packages of real recordings
-#                              # that 'rtsep synth' generates training data from (~1.9 GB)
+#                              # that 'rtsep synth' generates training data from (~4.1 GB installed)
 # Idempotent: a second run skips what is already installed.
 set -euo pipefail
 cd "$(dirname "$0")"
