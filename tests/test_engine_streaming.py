@@ -146,3 +146,15 @@ def test_steady_state_hop_allocates_no_buffers(rng):
     assert worst < 1024, f"a hop allocated up to {worst} bytes"
     # nothing is retained: < 1 byte per hop over 500 hops (the test's own ints aside)
     assert growth < 500, f"memory grew by {growth} bytes over 500 hops"
+
+
+@pytest.mark.parametrize("newest,n_slots,n_out", [(191, 192, 192), (5, 192, 192), (400, 192, 192),
+                                                  (7, 192, 1), (201, 200, 4), (0, 8, 3)])
+def test_assemble_window_reads_the_ring_oldest_first(newest, n_slots, n_out):
+    from rtsep.dsp import kernels
+
+    ring = np.random.default_rng(newest).random((1024, n_slots, 2), dtype=np.float32)
+    out = np.zeros((1, 1024, n_out, 2), np.float32)
+    kernels.assemble_window(ring, newest, out)
+    want = ring[:, [(newest - n_out + 1 + t) % n_slots for t in range(n_out)]]
+    np.testing.assert_array_equal(out[0], want)

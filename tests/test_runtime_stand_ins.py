@@ -35,3 +35,26 @@ def test_parse_test_model():
     for bad in ("route", "route:vocals:x", "random:d3net", "other:1"):
         with pytest.raises(ConfigError):
             parse_test_model(bad)
+
+
+def test_a_streaming_null_model_is_driven_frame_by_frame():
+    """``NullModel(streaming=True)``: the engine hands it the new frames only (what the
+    plan times as a streaming model's DSP), and the stems still sum to the mixture."""
+    from rtsep.constants import HOP
+    from rtsep.engine import StreamConfig, StreamingSeparator
+    from rtsep.engine.model import is_streaming
+
+    assert not is_streaming(NullModel()) and is_streaming(NullModel(streaming=True))
+    seen = []
+
+    class Spy(NullModel):
+        def step(self, mag):
+            seen.append(mag.shape)
+            return super().step(mag)
+
+    engine = StreamingSeparator(Spy(streaming=True), StreamConfig(model_hop_frames=2))
+    x = np.random.default_rng(1).standard_normal((12 * HOP, 2)).astype(np.float32)
+    out = engine.process(x)
+    assert seen and set(seen) == {(1, 1024, 2, 2)}
+    lat = engine.latency_samples
+    np.testing.assert_allclose(out[:4].sum(axis=0)[lat:], x[:-lat], atol=1e-4)

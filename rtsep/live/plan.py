@@ -21,10 +21,14 @@ from rtsep.engine.model import is_streaming
 from rtsep.errors import ConfigError, ModelError
 from rtsep.live.control import MAX_PERIOD, OUT_CAPACITY
 
-RESERVE_MARGIN = 2.0
-"""Reserve >= this times the worst block time measured at start. 1.5 left the default
-model 2 underruns in a 10-minute soak (worker p99 37.6 ms against a 46 ms reserve);
-see the README's soak section for the run with 2.0."""
+RESERVE_MARGIN = 3.0
+"""Reserve >= this times the worst block time measured at start (paced, the lesser of two
+passes). 1.5 left the default model 2 underruns in a 10-minute soak (worker p99 37.6 ms
+against a 46 ms reserve). 2.0 held on a faster machine, but on a slower 2-core EPYC VM
+the default model's hop measured 8.0 ms at start and up to 15.4 ms live (paced, quiet):
+2.0 gave 3 periods of 256 (17.4 ms) and 14 underruns in 60 s beside the test's other
+clients; 3.0 gave it 4 periods (worst block 6.0-6.9 ms at start) and no underrun in the
+60 s tests. A machine whose worst block stays under 5.8 ms keeps the 3-period floor."""
 
 MIN_RESERVE_S = 0.015
 """The automatic reserve is at least this long (3 periods of 256 at 44.1 kHz): a worker
@@ -231,13 +235,15 @@ def _time_model(model, rng, frames: int = 1) -> float:
     return t
 
 
-def _time_dsp(lookahead: int, rng) -> float:
-    """Median seconds of the DSP of one frame: the engine with a model that costs nothing."""
+def _time_dsp(lookahead: int, rng, streaming: bool = False) -> float:
+    """Median seconds of the DSP of one frame: the engine with a model that costs nothing,
+    driven as the model will be (``streaming``: the new frame only; else a 192-frame
+    window assembled every hop, which costs 0.2-0.4 ms more)."""
     from rtsep.engine import StreamConfig, StreamingSeparator
     from rtsep.runtime.stand_ins import NullModel
 
-    engine = StreamingSeparator(NullModel(), StreamConfig(lookahead_frames=lookahead,
-                                                          model_hop_frames=1))
+    engine = StreamingSeparator(NullModel(streaming), StreamConfig(lookahead_frames=lookahead,
+                                                                   model_hop_frames=1))
     blk = (0.05 * rng.standard_normal((HOP, N_CHANNELS))).astype(np.float32)
     blk_out = np.empty((N_OUTPUTS, HOP, N_CHANNELS), np.float32)
     for _ in range(4):
@@ -298,9 +304,14 @@ def _time_blocks(engine, bufs: Buffers, params: WorkerParams, rng) -> np.ndarray
     engine_frames = (params.warm_calls * k * HOP + 4 * HOP) * params.rate / SAMPLE_RATE
     n_blocks = math.ceil(engine_frames / period)
     noise = (0.05 * rng.standard_normal((n_blocks * period, N_CHANNELS))).astype(np.float32)
+    period_s = period / params.rate
     times = np.full((3, n_blocks), np.inf)
     # Three passes, the first untimed: one-off costs of the first blocks (page faults,
-    # lazy initialisation) would otherwise set the reserve for the whole run.
+    # lazy initialisation) would otherwise set the reserve for the whole run. The timed
+    # passes are paced as the live loop is (each block waits for its period): blocks
+    # run back to back measured the default model's hop at 5.3-6.7 ms on a 2-core EPYC
+    # VM, paced at 7.7 ms median and 12.6 ms at worst, as live, where a reserve sized
+    # from the unpaced figure underran (14 underruns in 60 s).
     for p in range(3):
         engine.reset()
         bufs.reset()
@@ -309,6 +320,8 @@ def _time_blocks(engine, bufs: Buffers, params: WorkerParams, rng) -> np.ndarray
             t0 = time.perf_counter()
             bufs.process(engine, period)
             times[p, b] = time.perf_counter() - t0
+            if p:
+                time.sleep(max(period_s - times[p, b], 0.0))
     return times[1:].min(axis=0)
 
 
@@ -342,7 +355,7 @@ def make_plan(model, params: WorkerParams, warmup_s: float = 0.0, device: str = 
     rng = np.random.default_rng(0)
     t_model = _time_model(model, rng)
     device = str(getattr(model, "device", device))
-    t_dsp = _time_dsp(params.lookahead, rng)
+    t_dsp = _time_dsp(params.lookahead, rng, is_streaming(model))
     notes = []
     if params.model_hop == "auto" and is_streaming(model):
         k, t_model = _auto_stream_hop(model, t_model, t_dsp, rng)

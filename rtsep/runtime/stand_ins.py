@@ -137,10 +137,20 @@ def parse_test_model(spec: str):
 
 
 class NullModel(StatelessModel):
-    """A model that costs nothing (equal estimates everywhere): times the DSP alone."""
+    """A model that costs nothing (equal estimates everywhere): times the DSP alone.
 
-    def __init__(self):
+    ``NullModel(streaming=True)`` is driven as a streaming model (the engine hands it
+    the new frames only, not a 192-frame window): the DSP of a streaming model's hop.
+    """
+
+    def __init__(self, streaming: bool = False):
+        self.streaming = bool(streaming)
         self._est = np.ones((1, N_STEMS, MODEL_BINS, MODEL_FRAMES, N_CHANNELS), np.float32)
 
     def __call__(self, mag):
+        """(B, 1024, 192, 2) -> ones (1, 4, 1024, 192, 2)."""
         return self._est
+
+    def step(self, mag):
+        """(1, 1024, K, 2) -> ones (1, 4, 1024, K, 2) (``streaming=True`` only)."""
+        return self._est[:, :, :, :mag.shape[2]]
