@@ -238,7 +238,7 @@ def _time_model(model, rng, frames: int = 1) -> float:
 def _time_dsp(lookahead: int, rng, streaming: bool = False) -> float:
     """Median seconds of the DSP of one frame: the engine with a model that costs nothing,
     driven as the model will be (``streaming``: the new frame only; else a 192-frame
-    window assembled every hop, which costs 0.2-0.4 ms more)."""
+    window assembled every hop)."""
     from rtsep.engine import StreamConfig, StreamingSeparator
     from rtsep.runtime.stand_ins import NullModel
 
@@ -310,8 +310,8 @@ def _time_blocks(engine, bufs: Buffers, params: WorkerParams, rng) -> np.ndarray
     # lazy initialisation) would otherwise set the reserve for the whole run. The timed
     # passes are paced as the live loop is (each block waits for its period): blocks
     # run back to back measured the default model's hop at 5.3-6.7 ms on a 2-core EPYC
-    # VM, paced at 7.7 ms median and 12.6 ms at worst, as live, where a reserve sized
-    # from the unpaced figure underran (14 underruns in 60 s).
+    # VM; a loop paced as live took 7.7 ms median and 12.6-15.4 ms at worst, and a
+    # reserve sized from the unpaced figure underran (14 underruns in 60 s).
     for p in range(3):
         engine.reset()
         bufs.reset()
