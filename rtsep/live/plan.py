@@ -27,7 +27,8 @@ passes). 1.5 left the default model 2 underruns in a 10-minute soak (worker p99 
 against a 46 ms reserve). 2.0 held on a faster machine, but on a slower 2-core EPYC VM
 the default model's hop measured 5.3-6.7 ms at start and up to 15.4 ms live (paced,
 quiet): 2.0 gave 3 periods of 256 (17.4 ms) and 14 underruns in 60 s beside the test's
-other clients; 3.0 gives it 3-4 periods and the 60 s tests passed. A machine whose worst block stays under 5.8 ms keeps the 3-period floor."""
+other clients; 3.0 gives it 3-4 periods and the 60 s tests passed. A machine whose
+worst block stays under 5.8 ms keeps the 3-period floor."""
 
 MIN_RESERVE_S = 0.015
 """The automatic reserve is at least this long (3 periods of 256 at 44.1 kHz): a worker
