@@ -412,8 +412,8 @@ def test_default_model_runs_60s_without_underruns(jack_server_factory):
 @pytest.mark.parametrize("rate", [44100, 48000])
 def test_demo_runs_live_and_measures_the_reported_latency(jack_server_factory, tmp_path, rate):
     """``rtsep demo`` on a running (private) server: renders a 3 s song, separates it
-    live (the bundled default model), the click-measured latency equals the
-    reported one, and every output is written (at 48 kHz: played and recorded at the
+    live (the bundled default model), the latency that most of its three clicks show
+    (at least two) equals the reported one, and every output is written (at 48 kHz: played and recorded at the
     server's rate, written back at 44.1 kHz)."""
     srv = jack_server_factory(256, rate=rate)
     out = tmp_path / "demo"
@@ -421,9 +421,34 @@ def test_demo_runs_live_and_measures_the_reported_latency(jack_server_factory, t
                         srv.name, "--out", str(out)],
                        capture_output=True, text=True, cwd=ROOT, timeout=170)
     assert p.returncode == 0, p.stderr
-    m = re.search(rf"latency: reported (\d+) samples at {rate} Hz .* measured (\d+) samples",
-                  p.stdout)
+    m = re.search(rf"latency: reported (\d+) samples at {rate} Hz .* measured (\d+) samples "
+                  r"from the clicks \((all 3 clicks|2 of 3 clicks)", p.stdout)
     assert m and m.group(1) == m.group(2), p.stdout
     for name in OUTPUTS:
         assert (out / f"{name}.wav").stat().st_size > 3 * SAMPLE_RATE * 2 * 4
     assert "SDR" in p.stdout
+
+
+def test_the_demo_measures_the_latency_most_undisturbed_clicks_show():
+    """Three clicks through a known delay, one hidden (as by an underrun) and one after
+    a frame-time jump: the delay is the undisturbed clicks' one, and says how many agree."""
+    from rtsep.live.demo import _most_common_delay
+    from rtsep.live.probe import locate_clicks
+
+    spacing, lat = 9000, 811
+    clicks = spacing * np.arange(3)
+    rec = np.zeros(3 * spacing, np.float32)
+    rec[clicks + lat] = 1.0
+    rec[clicks[1] + lat] = 0.0  # hidden: the search finds the residue instead
+    rec[clicks[1] + 2000] = 0.3
+    rec[clicks[2] + lat + 512] = 1.0  # moved by a period, after a discontinuity
+    rec[clicks[2] + lat] = 0.0
+    delays, peaks, disturbed = locate_clicks(rec, clicks, spacing, spacing, [clicks[2] + 100])
+    assert delays[:, 0].tolist() == [lat, 2000, lat + 512]
+    assert peaks[:, 0].tolist() == pytest.approx([1.0, 0.3, 1.0])
+    assert disturbed.tolist() == [False, False, True]
+    # undisturbed: 811 and 2000 once each, the first click's wins; 811 shown once
+    assert _most_common_delay(delays[:, 0], disturbed) == (lat, 1)
+    assert _most_common_delay(np.array([lat, 2000, lat]), np.zeros(3, bool)) == (lat, 2)
+    # every click disturbed: all of them count
+    assert _most_common_delay(np.array([5, 7, 7]), np.ones(3, bool)) == (7, 2)

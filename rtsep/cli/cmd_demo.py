@@ -104,8 +104,11 @@ def _live(args, spec, stems, mix) -> int:
             srv.stop()
     lat, measured = run.latency_reported, run.latency_measured
     ok = "equal" if measured == lat else f"DIFFERENT by {measured - lat}"
+    n = len(run.click_delays)
+    agree = (f"all {n} clicks" if run.clicks_agree == n else
+             f"{run.clicks_agree} of {n} clicks; each: {', '.join(map(str, run.click_delays))}")
     print(f"latency: reported {lat} samples at {run.rate} Hz ({1e3 * lat / run.rate:.1f} ms), "
-          f"measured {measured} samples from the click: {ok}")
+          f"measured {measured} samples from the clicks ({agree}): {ok}")
     print(f"stream: {format_status(dict(run.stats, load=run.stats['load_avg']))}")
     if run.discontinuities:
         print(f"note: {run.discontinuities} JACK frame-time discontinuities during the "

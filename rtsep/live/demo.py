@@ -18,7 +18,11 @@ from rtsep.constants import OUTPUTS, SAMPLE_RATE
 from rtsep.errors import JackError
 
 CLICK_LEAD_S = 1.0
-"""The song starts this long after the latency-measuring click."""
+"""The song starts at least this long after the first latency-measuring click."""
+N_CLICKS = 3
+"""Clicks played before the song, ``latency + 8192`` samples apart: the measured latency
+is the delay that most of the clicks without a frame-time discontinuity show (on a busy
+machine an underrun or a late cycle can hide one click or move its peak)."""
 ORACLE_OFFSET_S = 4.0
 """With the oracle: the song starts this long after the client's first cycle."""
 
@@ -34,13 +38,17 @@ class LiveRun:
         44.1 kHz: resampled back from the server's rate when it differs).
     latency_reported, latency_measured : int
         Samples at the server's rate: what the client reported to JACK, and where the
-        click came out.
+        clicks came out (the delay most undisturbed clicks show).
     rate : int
         The server's sample rate.
     stats : dict
         The client's statistics (:meth:`LiveSeparator.stats`) at the end.
     discontinuities : int
         JACK frame-time discontinuities during the recording (0: the alignment holds).
+    click_delays : tuple of int
+        The delay of each click (:data:`N_CLICKS`), in samples at the server's rate.
+    clicks_agree : int
+        How many clicks showed ``latency_measured``.
     """
 
     separated: np.ndarray
@@ -49,6 +57,8 @@ class LiveRun:
     stats: dict
     discontinuities: int
     rate: int = SAMPLE_RATE
+    click_delays: tuple = ()
+    clicks_agree: int = 0
 
 
 def use_or_start_server(servername: str | None, period: int, say: Callable[[str], None],
@@ -128,7 +138,7 @@ def separate_live(spec: str, stems: np.ndarray, mix: np.ndarray, *, servername: 
     """
     from rtsep.errors import ConfigError
     from rtsep.live.client import LiveSeparator
-    from rtsep.live.probe import play_record
+    from rtsep.live.probe import locate_clicks, play_record
 
     model, hop = _model_for(spec, stems)
     sep = LiveSeparator(model, client_name="rtsep", servername=servername, model_hop=hop,
@@ -145,9 +155,11 @@ def separate_live(spec: str, stems: np.ndarray, mix: np.ndarray, *, servername: 
 
             mix = soxr.resample(mix, SAMPLE_RATE, rate, quality="VHQ").astype(np.float32)
         n = mix.shape[0]
-        lead = max(int(CLICK_LEAD_S * rate), lat + 8192)
+        spacing = lat + 8192
+        clicks = spacing * np.arange(N_CLICKS)
+        lead = max(int(CLICK_LEAD_S * rate), N_CLICKS * spacing)
         sig = np.zeros((lead + n, 2), np.float32)
-        sig[0] = 1.0  # the click
+        sig[clicks] = 1.0
         sig[lead:] = mix
         say(f"rtsep live: model '{spec}' on {plan.device}, model hop {plan.model_hop}, "
             f"latency {lat} samples at {rate} Hz ({1e3 * lat / rate:.1f} ms) reported to JACK")
@@ -167,12 +179,30 @@ def separate_live(spec: str, stems: np.ndarray, mix: np.ndarray, *, servername: 
         stats = sep.stats()
     if sep.shutdown_reason:
         raise JackError(f"the JACK server shut down during the demo ({sep.shutdown_reason})")
-    # the stems sum to the input: the click's position in their sum is the latency
+    # the stems sum to the input: a click's position in their sum is the latency
     total = rec[:lead, 0:8:2].sum(axis=1)
-    measured = int(np.abs(total).argmax())
+    delays, _, disturbed = locate_clicks(total, clicks, spacing, spacing,
+                                         info.get("discontinuity_frames", ()))
+    measured, agree = _most_common_delay(delays[:, 0], disturbed)
     est = np.stack([rec[lead + measured:lead + measured + n, 2 * i:2 * i + 2]
                     for i in range(len(OUTPUTS))])
     if rate != SAMPLE_RATE:
         est = np.stack([soxr.resample(e, rate, SAMPLE_RATE, quality="VHQ") for e in est])
         est = est[:, :stems.shape[1]].astype(np.float32)
-    return LiveRun(est, lat, measured, stats, int(info.get("discontinuities", 0)), rate)
+    return LiveRun(est, lat, measured, stats, int(info.get("discontinuities", 0)), rate,
+                   tuple(int(d) for d in delays[:, 0]), agree)
+
+
+def _most_common_delay(delays: np.ndarray, disturbed: np.ndarray) -> tuple[int, int]:
+    """(delay, clicks showing it): the most common of the undisturbed clicks' delays
+    (of all clicks when every one was disturbed; the earliest click on a tie).
+
+    Parameters
+    ----------
+    delays : np.ndarray [shape=(n_clicks,), dtype=int64]
+    disturbed : np.ndarray [shape=(n_clicks,), dtype=bool]
+    """
+    pool = delays[~disturbed] if (~disturbed).any() else delays
+    counts = [(pool == d).sum() for d in pool]
+    best = pool[int(np.argmax(counts))]  # argmax: the first of the most common
+    return int(best), int((delays == best).sum())

@@ -234,17 +234,48 @@ def measure_click_delay(targets, sinks, *, expected_max: int, servername: str | 
     info: dict = {}
     rec = play_record(sig, [list(targets)], sinks, record_frames=n + 2048,
                       servername=servername, name=name, stats=info)
-    delays = np.zeros((n_clicks, len(sinks)), np.int64)
-    peaks = np.zeros((n_clicks, len(sinks)), np.float32)
+    delays, peaks, disturbed = locate_clicks(rec, clicks, spacing, expected_max,
+                                             info["discontinuity_frames"])
+    return ClickResult(delays, peaks, rec, info["discontinuities"], int(disturbed.sum()))
+
+
+def locate_clicks(rec: np.ndarray, clicks, spacing: int, expected_max: int, jumps):
+    """Where each click played at ``clicks`` came out in ``rec``, and which were disturbed.
+
+    Parameters
+    ----------
+    rec : np.ndarray [shape=(frames, n_sinks), dtype=float32]
+        The recording, aligned with the played signal (:func:`play_record`).
+    clicks : sequence of int
+        Play index of each click.
+    spacing : int
+        Frames searched after each click (up to the next one).
+    expected_max : int
+        Upper bound of the delay (frames).
+    jumps : sequence of int
+        Frame-time discontinuities (``stats["discontinuity_frames"]`` of :func:`play_record`).
+
+    Returns
+    -------
+    delays : np.ndarray [shape=(n_clicks, n_sinks), dtype=int64]
+        Index of each click's absolute peak after its play index.
+    peaks : np.ndarray [shape=(n_clicks, n_sinks), dtype=float32]
+    disturbed : np.ndarray [shape=(n_clicks,), dtype=bool]
+        A discontinuity between a period before the click and ``expected_max`` frames
+        after it: that click's delays cannot be trusted.
+    """
+    rec = rec.reshape(rec.shape[0], -1)
+    delays = np.zeros((len(clicks), rec.shape[1]), np.int64)
+    peaks = np.zeros((len(clicks), rec.shape[1]), np.float32)
     for k, c in enumerate(clicks):
         seg = np.abs(rec[c:c + spacing])
         idx = seg.argmax(axis=0)
         delays[k] = idx
-        peaks[k] = seg[idx, np.arange(len(sinks))]
-    jumps = np.asarray(info["discontinuity_frames"], np.int64)
-    disturbed = sum(bool(((jumps >= c - MAX_PERIOD) & (jumps <= c + expected_max)).any())
-                    for c in clicks)
-    return ClickResult(delays, peaks, rec, info["discontinuities"], disturbed)
+        peaks[k] = seg[idx, np.arange(rec.shape[1])]
+    jumps = np.asarray(jumps, np.int64)
+    disturbed = np.array([((jumps >= c - MAX_PERIOD) & (jumps <= c + expected_max)).any()
+                          for c in clicks], bool)
+    return delays, peaks, disturbed
 
 
 class LoopPlayer:
