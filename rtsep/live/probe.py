@@ -244,8 +244,9 @@ def locate_clicks(rec: np.ndarray, clicks, spacing: int, expected_max: int, jump
 
     Parameters
     ----------
-    rec : np.ndarray [shape=(frames, n_sinks), dtype=float32]
-        The recording, aligned with the played signal (:func:`play_record`).
+    rec : np.ndarray [shape=(frames, n_sinks) or (frames,), dtype=float32]
+        The recording, aligned with the played signal (:func:`play_record`); one
+        dimension: one sink.
     clicks : sequence of int
         Play index of each click.
     spacing : int
