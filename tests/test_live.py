@@ -413,8 +413,8 @@ def test_default_model_runs_60s_without_underruns(jack_server_factory):
 def test_demo_runs_live_and_measures_the_reported_latency(jack_server_factory, tmp_path, rate):
     """``rtsep demo`` on a running (private) server: renders a 3 s song, separates it
     live (the bundled default model), the latency that most of its three clicks show
-    (at least two) equals the reported one, and every output is written (at 48 kHz: played and recorded at the
-    server's rate, written back at 44.1 kHz)."""
+    (at least two) equals the reported one, and every output is written (at 48 kHz:
+    played and recorded at the server's rate, written back at 44.1 kHz)."""
     srv = jack_server_factory(256, rate=rate)
     out = tmp_path / "demo"
     p = subprocess.run([sys.executable, "-m", "rtsep", "demo", "--seconds", "3", "--server",
